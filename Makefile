@@ -1,0 +1,42 @@
+# The README's two commands are `eval "$(make -s dev-cluster)"` and `make test`.
+# Everything they need is installed or built from here: a venv with the plugin
+# and its test deps, and the control plane's programs (tests/e2e/build.py, into
+# a cache outside the repo keyed by tests/e2e/versions.toml).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+CLUSTER_STATE ?=
+
+.PHONY: venv e2e-bins dev-cluster dev-cluster-down test unit e2e bench clean
+
+venv: $(STAMP)
+$(STAMP):
+	@rm -f $(VENV)/.installed-*
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' >&2
+	@touch $@
+
+e2e-bins: venv
+	@$(PY) -m tests.e2e.build >/dev/null
+
+# Last two lines on stdout: export KUBECONFIG=... and export PATH=...
+dev-cluster: e2e-bins
+	@$(PY) -m tests.e2e.cluster up $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE))
+
+dev-cluster-down:
+	@if [ -x $(PY) ]; then $(PY) -m tests.e2e.cluster down $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE)); \
+	else $(PYTHON) -m tests.e2e.cluster down; fi
+
+test: e2e-bins
+	$(PY) -m pytest tests
+
+unit: venv
+	$(PY) -m pytest tests/unit
+
+e2e: e2e-bins
+	$(PY) -m pytest tests/e2e
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,286 @@
+"""Build the local control plane's programs from the Go module proxy.
+
+    python -m tests.e2e.build          # build what is missing, print the bin dir
+    python -m tests.e2e.build --check  # exit 1 unless everything is built
+
+Every pin lives in versions.toml. Binaries land in a cache outside the repo,
+keyed by a hash of that file and of RECIPE, so a warm cache is a no-op and a
+changed pin builds a fresh set beside the old one. Each program is built in a
+throwaway module because several of them carry replace directives that
+`go install pkg@version` refuses; replace directives of a dependency are
+ignored, so the throwaway module re-states the ones that point at published
+modules.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+VERSIONS_FILE = HERE / "versions.toml"
+# Bump when the way a program is built changes, so old caches are not reused.
+RECIPE = "3"
+
+
+def pins() -> dict:
+    with open(VERSIONS_FILE, "rb") as f:
+        return tomllib.load(f)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GITOPS_RUN_E2E_CACHE")
+    if root:
+        base = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+        base = Path(xdg) / "kubectl-gitops-run" / "e2e"
+    key = hashlib.sha256(VERSIONS_FILE.read_bytes() + RECIPE.encode()).hexdigest()[:12]
+    return base / key
+
+
+def bin_dir() -> Path:
+    return cache_dir() / "bin"
+
+
+def share_dir() -> Path:
+    """CRDs and kwok stage configs copied out of the downloaded module zips."""
+    return cache_dir() / "share"
+
+
+PROGRAMS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+            "kubectl", "kwok", "source-controller", "kustomize-controller", "minio"]
+
+
+def missing() -> list[str]:
+    have = [p for p in PROGRAMS if (bin_dir() / p).exists()]
+    out = [p for p in PROGRAMS if p not in have]
+    for sub in ("crds", "kwok-stages"):
+        if not (share_dir() / sub).is_dir():
+            out.append(f"share/{sub}")
+    return out
+
+
+# --- go plumbing -----------------------------------------------------------
+
+def _go_env() -> dict:
+    env = dict(os.environ)
+    env["GOTOOLCHAIN"] = "local"
+    env["CGO_ENABLED"] = "0"
+    env.setdefault("GOFLAGS", "-buildvcs=false")
+    return env
+
+
+def _go(args: list[str], cwd: Path, log) -> str:
+    log.write(f"$ go {' '.join(args)}   (in {cwd})\n")
+    log.flush()
+    proc = subprocess.run(["go", *args], cwd=cwd, env=_go_env(), stdout=subprocess.PIPE,
+                          stderr=log, text=True)
+    if proc.returncode != 0:
+        raise BuildError(f"go {args[0]} failed in {cwd}; see {log.name}")
+    return proc.stdout
+
+
+class BuildError(Exception):
+    pass
+
+
+def _download(module: str, version: str, log) -> dict:
+    out = _go(["mod", "download", "-json", f"{module}@{version}"], Path.cwd(), log)
+    return json.loads(out)
+
+
+def _published_replaces(gomod: str) -> list[str]:
+    """The replace directives of a go.mod that point at published modules.
+
+    Local ones (`=> ./api`, `=> ../client`) exist only in the source tree and are
+    dropped: the published twins are what MVS picks for a dependency anyway.
+    """
+    body = re.sub(r"//.*", "", gomod)
+    lines = []
+    for block in re.findall(r"^replace\s*\((.*?)^\)", body, re.M | re.S):
+        lines += block.splitlines()
+    lines += re.findall(r"^replace\s+([^(\n].*)$", body, re.M)
+    keep = []
+    for line in (l.strip() for l in lines):
+        if "=>" not in line:
+            continue
+        target = line.split("=>", 1)[1].strip()
+        if not target.startswith((".", "/")):
+            keep.append(line)
+    return keep
+
+
+def _staging_replaces(gomod: str, minor: str, patch: str) -> list[str]:
+    """Kubernetes replaces every k8s.io staging module with ./staging/...;
+    each is published as k8s.io/<name> v0.<minor>.<patch>."""
+    names = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", gomod, re.M)
+    return [f"{n} => {n} v0.{minor}.{patch}" for n in names]
+
+
+def _throwaway(work: Path, name: str, requires: list[str], replaces: list[str],
+               main_go: str | None = None) -> Path:
+    d = work / name
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir(parents=True)
+    text = f"module gitopsrun.local/build/{name}\n\ngo 1.26\n\nrequire (\n"
+    text += "".join(f"\t{r}\n" for r in requires) + ")\n"
+    if replaces:
+        text += "\nreplace (\n" + "".join(f"\t{r}\n" for r in replaces) + ")\n"
+    (d / "go.mod").write_text(text)
+    if main_go:
+        (d / "main.go").write_text(main_go)
+    return d
+
+
+# --- the programs ----------------------------------------------------------
+
+def build_etcd(p: dict, work: Path, out: Path, log) -> None:
+    pin = p["etcd"]
+    main = ('package main\n\nimport (\n\t"os"\n\n\t"go.etcd.io/etcd/server/v3/etcdmain"\n)\n\n'
+            "func main() { etcdmain.Main(os.Args) }\n")
+    d = _throwaway(work, "etcd", [f"{pin['module']} {pin['version']}"], [], main)
+    _go(["mod", "tidy"], d, log)
+    _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / "etcd"), "."], d, log)
+
+
+def build_kubernetes(p: dict, work: Path, out: Path, log) -> None:
+    pin = p["kubernetes"]
+    version = pin["version"]
+    major, minor, patch = version.lstrip("v").split(".")
+    info = _download(pin["module"], version, log)
+    gomod = Path(info["GoMod"]).read_text()
+    d = _throwaway(work, "kubernetes", [f"{pin['module']} {version}"],
+                   _staging_replaces(gomod, minor, patch))
+    pkgs = [f"{pin['module']}/{c}" for c in pin["commands"]]
+    _go(["get", *[f"{pkg}@{version}" for pkg in pkgs]], d, log)
+    stamp = []
+    for where in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        stamp += [f"-X {where}.gitVersion={version}", f"-X {where}.gitMajor={major}",
+                  f"-X {where}.gitMinor={minor}", f"-X {where}.gitTreeState=clean"]
+    _go(["build", "-trimpath", f"-ldflags=-s -w {' '.join(stamp)}", "-o", str(out) + "/",
+         *pkgs], d, log)
+
+
+def build_kwok(p: dict, work: Path, out: Path, log) -> None:
+    pin = p["kwok"]
+    info = _download(pin["module"], pin["version"], log)
+    d = _throwaway(work, "kwok", [f"{pin['module']} {pin['version']}"],
+                   _published_replaces(Path(info["GoMod"]).read_text()))
+    _go(["get", f"{pin['module']}/cmd/kwok@{pin['version']}"], d, log)
+    _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / "kwok"),
+         f"{pin['module']}/cmd/kwok"], d, log)
+    src = Path(info["Dir"]) / "kustomize"
+    dest = share_dir() / "kwok-stages"
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src / "stage", dest)
+    crd_dest = share_dir() / "kwok-crds"
+    shutil.rmtree(crd_dest, ignore_errors=True)
+    shutil.copytree(src / "crd" / "bases", crd_dest)
+
+
+def _build_flux(name: str, p: dict, work: Path, out: Path, log) -> None:
+    pin = p[name]
+    info = _download(pin["module"], pin["version"], log)
+    d = _throwaway(work, name, [f"{pin['module']} {pin['version']}"],
+                   _published_replaces(Path(info["GoMod"]).read_text()))
+    _go(["get", f"{pin['module']}@{pin['version']}"], d, log)
+    _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / name), pin["module"]], d, log)
+    crds = share_dir() / "crds"
+    crds.mkdir(parents=True, exist_ok=True)
+    for f in (Path(info["Dir"]) / "config" / "crd" / "bases").glob("*.yaml"):
+        shutil.copyfile(f, crds / f.name)
+
+
+def build_source_controller(p, work, out, log):
+    _build_flux("source-controller", p, work, out, log)
+
+
+def build_kustomize_controller(p, work, out, log):
+    _build_flux("kustomize-controller", p, work, out, log)
+
+
+def build_minio(p: dict, work: Path, out: Path, log) -> None:
+    pin = p["minio"]
+    d = _throwaway(work, "minio", [f"{pin['module']} {pin['version']}"], [])
+    _go(["get", f"{pin['module']}@{pin['version']}"], d, log)
+    _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / "minio"), pin["module"]], d, log)
+
+
+STEPS = [
+    ("etcd", ["etcd"], build_etcd),
+    ("kubernetes", ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"],
+     build_kubernetes),
+    ("kwok", ["kwok", "share/kwok-stages"], build_kwok),
+    ("source-controller", ["source-controller", "share/crds"], build_source_controller),
+    ("kustomize-controller", ["kustomize-controller"], build_kustomize_controller),
+    ("minio", ["minio"], build_minio),
+]
+
+
+def build(quiet: bool = False) -> Path:
+    if shutil.which("go") is None:
+        raise BuildError("Go is not installed: the local control plane is built from the "
+                         "Go module proxy and needs the go command (1.26+) on PATH")
+    p = pins()
+    out = bin_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    logs = cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    work = cache_dir() / "work"
+    todo = set(missing())
+    total = time.monotonic()
+    for name, products, step in STEPS:
+        if not todo.intersection(products):
+            continue
+        started = time.monotonic()
+        if not quiet:
+            print(f"building {name} ...", file=sys.stderr, flush=True)
+        with open(logs / f"{name}.log", "w") as log:
+            step(p, work, out, log)
+        if not quiet:
+            print(f"built {name} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    left = missing()
+    if left:
+        raise BuildError(f"build finished but these are missing: {', '.join(left)}")
+    if todo and not quiet:
+        print(f"control plane built in {time.monotonic() - total:.0f}s into {out}",
+              file=sys.stderr)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.e2e.build", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="exit 1 unless all is built")
+    ap.add_argument("--print-bin", action="store_true", help="print the bin dir only")
+    args = ap.parse_args(argv)
+    if args.print_bin:
+        print(bin_dir())
+        return 0
+    if args.check:
+        left = missing()
+        if left:
+            print(f"missing: {', '.join(left)}", file=sys.stderr)
+            return 1
+        print(bin_dir())
+        return 0
+    try:
+        print(build())
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
