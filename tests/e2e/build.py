@@ -36,15 +36,28 @@ def pins() -> dict:
         return tomllib.load(f)
 
 
-def cache_dir() -> Path:
+def cache_root() -> Path:
     root = os.environ.get("GITOPS_RUN_E2E_CACHE")
     if root:
-        base = Path(root)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        base = Path(xdg) / "kubectl-gitops-run" / "e2e"
-    key = hashlib.sha256(VERSIONS_FILE.read_bytes() + RECIPE.encode()).hexdigest()[:12]
-    return base / key
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(xdg) / "kubectl-gitops-run" / "e2e"
+
+
+def _key(data: bytes) -> str:
+    return hashlib.sha256(data + RECIPE.encode()).hexdigest()[:12]
+
+
+def cache_dir() -> Path:
+    """The assembled set for the whole pin file: bin/ and share/ of links."""
+    return cache_root() / _key(VERSIONS_FILE.read_bytes())
+
+
+def step_dir(name: str, p: dict) -> Path:
+    """Where one step's products live, keyed by that step's pins alone, so
+    changing one pin rebuilds one program."""
+    pinned = json.dumps({k: p[k] for k in STEP_PINS[name]}, sort_keys=True).encode()
+    return cache_root() / "steps" / f"{name}-{_key(pinned)}"
 
 
 def bin_dir() -> Path:
@@ -58,15 +71,12 @@ def share_dir() -> Path:
 
 PROGRAMS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
             "kubectl", "kwok", "source-controller", "kustomize-controller", "minio"]
+SHARED = ["crds", "kwok-stages", "kwok-crds"]
 
 
 def missing() -> list[str]:
-    have = [p for p in PROGRAMS if (bin_dir() / p).exists()]
-    out = [p for p in PROGRAMS if p not in have]
-    for sub in ("crds", "kwok-stages"):
-        if not (share_dir() / sub).is_dir():
-            out.append(f"share/{sub}")
-    return out
+    out = [p for p in PROGRAMS if not (bin_dir() / p).exists()]
+    return out + [f"share/{s}" for s in SHARED if not (share_dir() / s).exists()]
 
 
 # --- go plumbing -----------------------------------------------------------
@@ -172,6 +182,7 @@ def build_kubernetes(p: dict, work: Path, out: Path, log) -> None:
 
 def build_kwok(p: dict, work: Path, out: Path, log) -> None:
     pin = p["kwok"]
+    share = out.parent / "share"
     info = _download(pin["module"], pin["version"], log)
     d = _throwaway(work, "kwok", [f"{pin['module']} {pin['version']}"],
                    _published_replaces(Path(info["GoMod"]).read_text()))
@@ -179,12 +190,8 @@ def build_kwok(p: dict, work: Path, out: Path, log) -> None:
     _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / "kwok"),
          f"{pin['module']}/cmd/kwok"], d, log)
     src = Path(info["Dir"]) / "kustomize"
-    dest = share_dir() / "kwok-stages"
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(src / "stage", dest)
-    crd_dest = share_dir() / "kwok-crds"
-    shutil.rmtree(crd_dest, ignore_errors=True)
-    shutil.copytree(src / "crd" / "bases", crd_dest)
+    shutil.copytree(src / "stage", share / "kwok-stages", dirs_exist_ok=True)
+    shutil.copytree(src / "crd" / "bases", share / "kwok-crds", dirs_exist_ok=True)
 
 
 def _build_flux(name: str, p: dict, work: Path, out: Path, log) -> None:
@@ -194,7 +201,7 @@ def _build_flux(name: str, p: dict, work: Path, out: Path, log) -> None:
                    _published_replaces(Path(info["GoMod"]).read_text()))
     _go(["get", f"{pin['module']}@{pin['version']}"], d, log)
     _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / name), pin["module"]], d, log)
-    crds = share_dir() / "crds"
+    crds = out.parent / "share" / "crds"
     crds.mkdir(parents=True, exist_ok=True)
     for f in (Path(info["Dir"]) / "config" / "crd" / "bases").glob("*.yaml"):
         shutil.copyfile(f, crds / f.name)
@@ -215,15 +222,17 @@ def build_minio(p: dict, work: Path, out: Path, log) -> None:
     _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / "minio"), pin["module"]], d, log)
 
 
-STEPS = [
-    ("etcd", ["etcd"], build_etcd),
-    ("kubernetes", ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"],
-     build_kubernetes),
-    ("kwok", ["kwok", "share/kwok-stages"], build_kwok),
-    ("source-controller", ["source-controller", "share/crds"], build_source_controller),
-    ("kustomize-controller", ["kustomize-controller"], build_kustomize_controller),
-    ("minio", ["minio"], build_minio),
-]
+STEPS = {
+    "etcd": build_etcd,
+    "kubernetes": build_kubernetes,
+    "kwok": build_kwok,
+    "source-controller": build_source_controller,
+    "kustomize-controller": build_kustomize_controller,
+    "minio": build_minio,
+}
+# Which pins each step depends on (its cache key). Both Flux controllers
+# contribute CRDs to share/crds.
+STEP_PINS = {name: [name] for name in STEPS}
 
 
 def build(quiet: bool = False) -> Path:
@@ -231,31 +240,52 @@ def build(quiet: bool = False) -> Path:
         raise BuildError("Go is not installed: the local control plane is built from the "
                          "Go module proxy and needs the go command (1.26+) on PATH")
     p = pins()
-    out = bin_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    logs = cache_dir() / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    work = cache_dir() / "work"
-    todo = set(missing())
     total = time.monotonic()
-    for name, products, step in STEPS:
-        if not todo.intersection(products):
-            continue
-        started = time.monotonic()
-        if not quiet:
-            print(f"building {name} ...", file=sys.stderr, flush=True)
-        with open(logs / f"{name}.log", "w") as log:
-            step(p, work, out, log)
-        if not quiet:
-            print(f"built {name} in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
+    built = False
+    for name, step in STEPS.items():
+        sd = step_dir(name, p)
+        if not (sd / ".done").exists():
+            built = True
+            shutil.rmtree(sd, ignore_errors=True)
+            (sd / "bin").mkdir(parents=True)
+            (sd / "share").mkdir()
+            started = time.monotonic()
+            if not quiet:
+                print(f"building {name} ...", file=sys.stderr, flush=True)
+            with open(sd / "build.log", "w") as log:
+                step(p, sd / "work", sd / "bin", log)
+            shutil.rmtree(sd / "work", ignore_errors=True)
+            (sd / ".done").touch()
+            if not quiet:
+                print(f"built {name} in {time.monotonic() - started:.0f}s", file=sys.stderr,
+                      flush=True)
+        _assemble(sd)
     left = missing()
     if left:
         raise BuildError(f"build finished but these are missing: {', '.join(left)}")
-    if todo and not quiet:
-        print(f"control plane built in {time.monotonic() - total:.0f}s into {out}",
+    if built and not quiet:
+        print(f"control plane built in {time.monotonic() - total:.0f}s into {bin_dir()}",
               file=sys.stderr)
-    shutil.rmtree(work, ignore_errors=True)
-    return out
+    return bin_dir()
+
+
+def _assemble(sd: Path) -> None:
+    """Link a step's products into the set for the current pin file."""
+    for sub, dest in (("bin", bin_dir()), ("share", share_dir())):
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in (sd / sub).iterdir():
+            if f.is_dir():  # share/crds gets files from two steps
+                (dest / f.name).mkdir(exist_ok=True)
+                for g in f.iterdir():
+                    _link(g, dest / f.name / g.name)
+            else:
+                _link(f, dest / f.name)
+
+
+def _link(src: Path, dest: Path) -> None:
+    if dest.is_symlink() or dest.exists():
+        dest.unlink()
+    dest.symlink_to(src)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,10 +118,16 @@ class Runtime:
             local.mkdir(parents=True, exist_ok=True)
             mounts[vm.mount_path.rstrip("/")] = str(local)
 
+        rootfs = run.dir / "rootfs"
+
         def local_path(value: str) -> str:
+            """A path inside the container: under a volume, or in the pod's own root."""
             for mount, local in mounts.items():
                 if value == mount or value.startswith(mount + "/"):
                     return local + value[len(mount):]
+            if value.startswith("/"):
+                (rootfs / value.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+                return str(rootfs) + value
             return value
 
         env = {"PATH": os.environ.get("PATH", "")}
