@@ -40,3 +40,28 @@ e2e: e2e-bins
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# --- Packaging and shell completion (issue 5) ----------------------------------
+# `make dist`: wheel, sdist, the zipapp dist/kubectl-gitops_run, the krew archive
+# dist/kubectl-gitops-run_<version>.tar.gz and manifest dist/gitops-run.yaml.
+# Set KREW_BASE_URL (release download URL; /v<version>/<archive> is appended) and
+# KREW_HOMEPAGE for a real release.
+# `make completions`: regenerate completions/ (a unit test checks they are current).
+# `make completion-shells`: install zsh and fish, which the completion tests drive
+# (they skip, loudly, without them).
+KREW_BASE_URL ?=
+KREW_HOMEPAGE ?=
+
+.PHONY: dist completions completion-shells
+
+dist: venv completions
+	@$(PY) -m pip install -q --disable-pip-version-check build >&2
+	$(PY) packaging/dist.py $(if $(KREW_BASE_URL),--base-url $(KREW_BASE_URL)) $(if $(KREW_HOMEPAGE),--homepage $(KREW_HOMEPAGE))
+
+completions: venv
+	@$(PY) packaging/completions.py
+
+completion-shells:
+	@command -v zsh >/dev/null && command -v fish >/dev/null || \
+		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >&2; }
+# --- end of packaging and shell completion --------------------------------------
