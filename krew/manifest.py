@@ -59,6 +59,11 @@ def sha256_file(path: Path) -> str:
 def render(version: str, uri: str, sha256: str, template: str | None = None,
            homepage: str = HOMEPAGE) -> str:
     text = TEMPLATE.read_text() if template is None else template
+    # The template's own header comment is about the template: replace it.
+    lines = text.splitlines(keepends=True)
+    while lines and lines[0].startswith("#"):
+        lines.pop(0)
+    text = "# Rendered from krew/gitops-run.yaml.in by `make dist`; do not edit.\n" + "".join(lines)
     for key, value in (("VERSION", version), ("URI", uri), ("SHA256", sha256),
                        ("HOMEPAGE", homepage)):
         text = text.replace(f"@{key}@", value)

@@ -29,9 +29,9 @@ HELPER = "kubectl_complete-gitops_run"
 SCRIPTS = ("kubectl-gitops_run.bash", "_kubectl-gitops_run", "kubectl-gitops_run.fish")
 
 
-def version() -> str:
+def version(project: Path = ROOT) -> str:
     """The one place the version lives: kubectl_gitops_run/__init__.py."""
-    text = (ROOT / "kubectl_gitops_run" / "__init__.py").read_text()
+    text = (project / "kubectl_gitops_run" / "__init__.py").read_text()
     m = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
     if not m:
         raise SystemExit("dist: no __version__ in kubectl_gitops_run/__init__.py")
@@ -49,11 +49,11 @@ def _krew_manifest():
     return _load("krew_manifest", ROOT / "krew" / "manifest.py")
 
 
-def build_python(dist: Path) -> Path:
+def build_python(dist: Path, project: Path = ROOT) -> Path:
     """Wheel and sdist; returns the wheel."""
     for old in list(dist.glob("*.whl")) + list(dist.glob("*.tar.gz")):
         old.unlink()
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+    subprocess.run([sys.executable, "-m", "build", "--outdir", str(dist), str(project)],
                    check=True, stdout=subprocess.DEVNULL)
     (wheel,) = dist.glob("*.whl")
     return wheel
@@ -88,16 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     krew = _krew_manifest()
     ap.add_argument("--base-url", default=f"{krew.HOMEPAGE}/releases/download")
     ap.add_argument("--homepage", default=krew.HOMEPAGE)
+    ap.add_argument("--project", type=Path, default=ROOT,
+                    help="the Python project to package (default: this repo)")
     ap.add_argument("--skip-python", action="store_true",
                     help="reuse the wheel already in --dist (no wheel/sdist build)")
     args = ap.parse_args(argv)
     dist = args.dist.resolve()
     dist.mkdir(parents=True, exist_ok=True)
-    ver = version()
+    ver = version(args.project)
     if args.skip_python:
         (wheel,) = dist.glob("*.whl")
     else:
-        wheel = build_python(dist)
+        wheel = build_python(dist, args.project)
     builder = _load("gitops_run_zipapp", ROOT / "packaging" / "zipapp.py")
     app = builder.build(dist / "kubectl-gitops_run", wheel)
     archive = write_archive(dist / krew.archive_name(ver), app)
