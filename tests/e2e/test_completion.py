@@ -276,3 +276,23 @@ def test_session_lookup_is_quiet_and_bounded_on_a_dead_cluster(env):
     out = helper(env, "down", "")
     assert out == [":4"]
     assert time.monotonic() - t0 < 10
+
+
+def test_kubectl_completes_session_names_from_the_cluster(cluster, env, namespace, tmp_path):
+    from tests.e2e.conftest import run_plugin
+
+    src = tmp_path / "app"
+    src.mkdir()
+    (src / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: completion-probe\ndata:\n  a: b\n")
+    res = run_plugin(cluster, "up", str(src), "--name", "probe-one", "-n", namespace)
+    assert res.returncode == 0, res.stderr
+    try:
+        out = kubectl_complete(cluster, env, "down", "-n", namespace, "")
+        assert out == ["probe-one", ":4"], out
+        out = kubectl_complete(cluster, env, "-n", namespace, "sync", "pro")
+        assert out == ["probe-one", ":4"], out
+        # Another namespace: not offered.
+        assert kubectl_complete(cluster, env, "down", "-n", "default", "") == [":4"]
+    finally:
+        run_plugin(cluster, "down", "probe-one", "-n", namespace)
