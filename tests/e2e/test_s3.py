@@ -1,0 +1,310 @@
+"""The S3 client against a real MinIO server (the bucket image's program, run locally)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from kubectl_gitops_run.s3 import S3, S3Error
+from tests.e2e import build
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+class Minio:
+    def __init__(self, url: str, user: str, password: str):
+        self.url, self.user, self.password = url, user, password
+
+    def client(self, url: str | None = None) -> S3:
+        return S3(url or self.url, self.user, self.password)
+
+
+@pytest.fixture(scope="module")
+def minio(tmp_path_factory):
+    exe = build.bin_dir() / "minio"
+    if not exe.exists():
+        msg = (f"SKIPPING S3 TESTS: no MinIO binary at {exe}; build it with "
+               f"`python -m tests.e2e.build`")
+        print(f"\n{'!' * 80}\n{msg}\n{'!' * 80}")
+        pytest.skip(msg)
+    port, console = free_port(), free_port()
+    user, password = "u" + secrets.token_hex(8), secrets.token_hex(20)
+    env = dict(os.environ, MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password,
+               MINIO_BROWSER="off", MINIO_UPDATE="off")
+    data = tmp_path_factory.mktemp("minio")
+    log = open(data.parent / f"{data.name}.log", "wb")
+    proc = subprocess.Popen([str(exe), "server", str(data), "--quiet",
+                             "--address", f"127.0.0.1:{port}",
+                             "--console-address", f"127.0.0.1:{console}"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/minio/health/ready", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None, f"minio exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "minio did not become ready in 60s"
+            time.sleep(0.1)
+        yield Minio(url, user, password)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def s3(minio):
+    client = minio.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def bucket(s3):
+    name = "t-" + secrets.token_hex(6)
+    s3.ensure_bucket(name)
+    return name
+
+
+class Saboteur:
+    """A TCP proxy in front of MinIO that resets the next `kills` requests, on
+    whatever connection carries them (new or kept alive): after the client sent
+    `after_request` bytes (mid-request), or after `after_response` bytes of the
+    answer went back (mid-response)."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.kills = 0
+        self.after_request: int | None = None
+        self.after_response: int | None = None
+        self.killed = 0
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, kills: int, *, after_request: int | None = None,
+            after_response: int | None = None) -> None:
+        with self.lock:
+            self.kills, self.after_request, self.after_response = \
+                kills, after_request, after_response
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            conn = {"pair": (client, upstream), "limit": [None, None], "passed": [0, 0]}
+            with self.lock:
+                self.socks += [client, upstream]
+            threading.Thread(target=self._pipe, args=(conn, 0), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(conn, 1), daemon=True).start()
+
+    def _pipe(self, conn, direction: int) -> None:
+        src, dst = conn["pair"] if direction == 0 else reversed(conn["pair"])
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with self.lock:
+                    if direction == 0 and self.kills > 0 and conn["limit"] == [None, None]:
+                        self.kills -= 1
+                        conn["limit"] = [self.after_request, self.after_response]
+                    limit, passed = conn["limit"][direction], conn["passed"][direction]
+                    if limit is not None:
+                        conn["passed"][direction] += len(data)
+                if limit is not None and passed + len(data) >= limit:
+                    dst.sendall(data[:max(limit - passed, 0)])
+                    with self.lock:
+                        self.killed += 1
+                    for s in conn["pair"]:   # reset both ways: SO_LINGER 0, then close;
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                        s.shutdown(socket.SHUT_RD)   # wakes the other pipe's recv first
+                        s.close()
+                    return
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in conn["pair"]:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.listener.close()
+        for s in self.socks:
+            s.close()
+
+
+@pytest.fixture
+def saboteur(minio):
+    p = Saboteur(int(minio.url.rsplit(":", 1)[1]))
+    yield p
+    p.close()
+
+
+def test_ready(s3):
+    assert s3.ready()
+
+
+def test_ensure_bucket_is_idempotent(s3):
+    name = "idem-" + secrets.token_hex(4)
+    s3.ensure_bucket(name)
+    s3.ensure_bucket(name)
+    assert s3.list(name) == {}
+
+
+def test_put_list_etag_is_md5(s3, bucket):
+    files = {"apps/deploy.yaml": b"kind: Deployment\n", "README": b"", "big.bin": os.urandom(3 << 20)}
+    for key, data in files.items():
+        assert s3.put(bucket, key, data, md5(data)) == md5(data)
+    assert s3.list(bucket) == {k: md5(v) for k, v in files.items()}
+
+
+KEYS = ["a b/c d.yaml", "x+y/a+b.yaml", "ünï/cödé.yaml", "日本/語 x.yaml", "emoji/🚀.yaml",
+        "we~ird/(x)!'*,;=@$&[].yaml", "pct/100%25.yaml", "q?/h#.yaml", "lt/<&>\".yaml",
+        "deep/" + "/".join("d" * 20 for _ in range(10)) + "/f.yaml"]
+
+
+def test_awkward_keys_roundtrip(s3, bucket):
+    for key in KEYS:
+        data = key.encode() * 2
+        assert s3.put(bucket, key, data, md5(data)) == md5(data)
+    assert s3.list(bucket) == {k: md5(k.encode() * 2) for k in KEYS}
+    s3.copy(bucket, "copied/" + KEYS[1], bucket, KEYS[2])
+    assert s3.list(bucket)["copied/" + KEYS[1]] == md5(KEYS[2].encode() * 2)
+    s3.delete(bucket, KEYS)
+    assert list(s3.list(bucket)) == ["copied/" + KEYS[1]]
+
+
+def test_pagination_and_batched_delete_over_1000_keys(s3, bucket):
+    keys = [f"many/{i:05d} {'+' if i % 7 == 0 else ''}ü.yaml" for i in range(2345)]
+    with ThreadPoolExecutor(16) as pool:
+        etags = list(pool.map(lambda k: s3.put(bucket, k, k.encode(), md5(k.encode())), keys))
+    assert etags == [md5(k.encode()) for k in keys]
+    listed = s3.list(bucket)
+    assert len(listed) == len(keys)
+    assert listed == {k: md5(k.encode()) for k in keys}
+    s3.delete(bucket, keys[:-5])
+    assert set(s3.list(bucket)) == set(keys[-5:])
+    s3.delete(bucket, keys)           # deleting absent keys is fine
+    assert s3.list(bucket) == {}
+
+
+def test_delete_nothing(s3, bucket):
+    s3.delete(bucket, [])
+
+
+def test_copy_preserves_etag(s3, bucket):
+    data = os.urandom(100_000)
+    etag = s3.put(bucket, "src/a.yaml", data, md5(data))
+    other = "copy-" + secrets.token_hex(4)
+    s3.ensure_bucket(other)
+    assert s3.copy(other, "dst/b c.yaml", bucket, "src/a.yaml") == etag
+    assert s3.copy(bucket, "same/a.yaml", bucket, "src/a.yaml") == etag
+    assert s3.list(other) == {"dst/b c.yaml": etag}
+
+
+def test_copy_of_missing_source_names_it(s3, bucket):
+    with pytest.raises(S3Error) as e:
+        s3.copy(bucket, "dst", bucket, "no/such key")
+    assert e.value.code == "NoSuchKey"
+    assert "no/such key" in str(e.value) and "404" in str(e.value)
+
+
+def test_bad_credentials_give_a_clear_error(minio, bucket):
+    bad = S3(minio.url, minio.user, "not-the-secret")
+    with pytest.raises(S3Error) as e:
+        bad.list(bucket)
+    msg = str(e.value)
+    assert e.value.status == 403 and e.value.code == "SignatureDoesNotMatch"
+    assert bucket in msg and "403" in msg and "SignatureDoesNotMatch" in msg
+    assert "access key" in msg and "not-the-secret" not in msg
+    unknown = S3(minio.url, "nobody", minio.password)
+    with pytest.raises(S3Error) as e:
+        unknown.put(bucket, "k", b"x", md5(b"x"))
+    assert e.value.code == "InvalidAccessKeyId" and minio.password not in str(e.value)
+    assert "s3://" + bucket + "/k" in str(e.value)
+
+
+def test_missing_bucket(s3):
+    with pytest.raises(S3Error) as e:
+        s3.list("no-such-bucket-here")
+    assert e.value.status == 404 and e.value.code == "NoSuchBucket"
+    assert "no-such-bucket-here" in str(e.value)
+
+
+def test_wrong_md5_is_refused(s3, bucket):
+    with pytest.raises(S3Error) as e:
+        s3.put(bucket, "k.yaml", b"abc", md5(b"abd"))
+    assert e.value.code == "BadDigest" and "k.yaml" in str(e.value)
+
+
+def test_concurrent_uploads_from_a_thread_pool(s3, bucket):
+    blobs = {f"pool/{i}.yaml": os.urandom(1000 + i * 37) for i in range(300)}
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kv: s3.put(bucket, kv[0], kv[1], md5(kv[1])), blobs.items()))
+    assert s3.list(bucket) == {k: md5(v) for k, v in blobs.items()}
+
+
+def test_connection_killed_mid_request_is_retried(minio, saboteur, bucket):
+    s3 = minio.client(saboteur.url)
+    data = os.urandom(2 << 20)
+    saboteur.arm(2, after_request=100_000)          # two uploads die halfway through the body
+    assert s3.put(bucket, "killed/put.bin", data, md5(data)) == md5(data)
+    assert saboteur.killed == 2
+    keys = [f"killed/{i:04d}.yaml" for i in range(1200)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: s3.put(bucket, k, b"x", md5(b"x")), keys))
+    saboteur.arm(2, after_response=3000)            # two listing answers cut short
+    listed = s3.list(bucket)
+    assert len(listed) == 1201 and saboteur.killed == 4
+    saboteur.arm(1, after_request=50)               # a batch delete reset in its headers
+    s3.delete(bucket, keys)
+    assert saboteur.killed == 5
+    saboteur.arm(1, after_request=10)
+    assert s3.copy(bucket, "killed/copy.bin", bucket, "killed/put.bin") == md5(data)
+    saboteur.arm(1, after_request=10)
+    s3.ensure_bucket(bucket)
+    assert saboteur.killed == 7
+    assert set(s3.list(bucket)) == {"killed/put.bin", "killed/copy.bin"}
+
+
+def test_a_dead_endpoint_fails_clearly_and_fast(bucket):
+    s3 = S3(f"http://127.0.0.1:{free_port()}", "k", "secret-value")
+    assert not s3.ready()
+    t = time.monotonic()
+    with pytest.raises(S3Error) as e:
+        s3.list(bucket)
+    assert time.monotonic() - t < 10
+    assert "cannot reach the bucket server" in str(e.value) and bucket in str(e.value)
+    assert "secret-value" not in str(e.value)
