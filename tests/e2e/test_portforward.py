@@ -1,0 +1,218 @@
+"""In-process port-forward against the real control plane, to a real bucket-server pod."""
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import tomllib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubectl_gitops_run.portforward import PortForward
+from kubectl_gitops_run.s3 import S3, S3Error
+
+BUCKET_IMAGE = tomllib.loads((Path(__file__).parent / "versions.toml").read_text())["minio"]["image"]
+OUR_THREADS = ("port-forward", "Kubernetes port forward proxy")
+
+
+def wait_for(what, fn, timeout=60.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except Exception as e:  # noqa: BLE001 - retried until the deadline
+            last = e
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def ready_pods(kubectl, namespace, app):
+    pods = json.loads(kubectl("get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json"))
+    return [p["metadata"]["name"] for p in pods["items"]
+            if not p["metadata"].get("deletionTimestamp")
+            and any(c["type"] == "Ready" and c["status"] == "True"
+                    for c in p["status"].get("conditions", []))]
+
+
+class BucketPod:
+    def __init__(self, name, user, password):
+        self.name, self.user, self.password = name, user, password
+
+
+@pytest.fixture
+def bucket_pod(kubectl, namespace):
+    user, password = "u" + secrets.token_hex(10), secrets.token_hex(20)
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bucket"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "bucket"}},
+                 "template": {"metadata": {"labels": {"app": "bucket"}}, "spec": {
+                     "containers": [{
+                         "name": "minio", "image": BUCKET_IMAGE,
+                         "args": ["server", "/data", "--address", ":9000"],
+                         "ports": [{"containerPort": 9000}],
+                         "env": [{"name": "MINIO_ROOT_USER", "value": user},
+                                 {"name": "MINIO_ROOT_PASSWORD", "value": password}],
+                         "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                     "volumes": [{"name": "data", "emptyDir": {}}]}}}}
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(deployment))
+    kubectl("rollout", "status", "-n", namespace, "deployment/bucket", "--timeout=90s")
+    pod = wait_for("a Ready bucket pod", lambda: ready_pods(kubectl, namespace, "bucket"))[0]
+    return BucketPod(pod, user, password)
+
+
+def our_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith(OUR_THREADS)]
+
+
+def sockets() -> set[str]:
+    """This process's open sockets, as 'socket:[inode]'."""
+    out = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:"):
+            out.add(link)
+    return out
+
+
+def describe_sockets(links: set[str]) -> list[str]:
+    inodes = {link[8:-1] for link in links}
+    return [f"{f}: {line.strip()}" for f in ("/proc/self/net/tcp", "/proc/self/net/unix")
+            for line in open(f) if inodes & set(line.split())] or sorted(links)
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except OSError:
+        return True
+
+
+def fetch(s3: S3, bucket: str, key: str) -> tuple[int, bytes]:
+    """GET an object (a Response kept alive would keep the pool's sockets open)."""
+    with s3._http.get(s3._url(bucket, key), auth=s3._auth, timeout=30) as r:
+        return r.status_code, r.content
+
+
+def wait_s3_ready(s3: S3):
+    wait_for("the bucket server through the port-forward", s3.ready, timeout=30)
+
+
+def test_s3_through_the_port_forward_with_concurrent_connections(cluster, namespace, bucket_pod):
+    assert not our_threads()
+    sockets_before = sockets()
+    pf = PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000)
+    with pf:
+        assert pf.local_port > 0 and pf.url == f"http://127.0.0.1:{pf.local_port}"
+        assert pf._listener.getsockname()[0] == "127.0.0.1"
+        s3 = S3(pf.url, bucket_pod.user, bucket_pod.password)
+        wait_s3_ready(s3)
+        s3.ensure_bucket("app")
+        blobs = {f"dir {i % 7}/obj+{i}.yaml": os.urandom(500 + 97 * i) for i in range(240)}
+        blobs["big/blob.bin"] = os.urandom(6 << 20)       # many frames each way
+        seen = set()
+        lock = threading.Lock()
+
+        def upload(item):
+            key, data = item
+            with lock:
+                seen.add(threading.get_ident())
+            return s3.put("app", key, data, md5(data)) == md5(data)
+        with ThreadPoolExecutor(16) as pool:
+            assert all(pool.map(upload, blobs.items()))
+        assert s3.list("app") == {k: md5(v) for k, v in blobs.items()}
+        assert pf.tunnels_opened >= 8, pf.tunnels_opened   # one tunnel per connection
+        assert fetch(s3, "app", "big/blob.bin") == (200, blobs["big/blob.bin"])
+        s3.delete("app", list(blobs))
+        assert s3.list("app") == {}
+        s3.close()
+    assert refused(pf.local_port)
+    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
+    try:
+        # (requests' own client sockets may wait for the garbage collector)
+        wait_for("no socket left", lambda: gc.collect() >= 0 and sockets() <= sockets_before,
+                 timeout=10)
+    except AssertionError:
+        raise AssertionError(describe_sockets(sockets() - sockets_before)) from None
+
+
+def test_close_ends_open_connections_promptly(cluster, namespace, bucket_pod):
+    pf = PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000)
+    port = pf.start()
+    wait_s3_ready(S3(pf.url, bucket_pod.user, bucket_pod.password))
+    clients = []
+    for _ in range(5):      # idle and half-sent requests, tunnels open
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.sendall(b"GET /minio/health/ready HTTP/1.1\r\nHost: x\r\n")
+        clients.append(c)
+    wait_for("five tunnels", lambda: pf.tunnels_opened >= 6, timeout=20)
+    t = time.monotonic()
+    pf.close()
+    assert time.monotonic() - t < 5
+    for c in clients:
+        try:
+            assert c.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        c.close()
+    assert refused(port)
+    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
+    pf.close()   # idempotent
+
+
+def test_a_missing_pod_closes_the_connection_and_the_listener_stays(cluster, namespace):
+    pf = PortForward(cluster.api_client(), namespace, "no-such-pod", 9000)
+    with pf:
+        for _ in range(3):
+            c = socket.create_connection(("127.0.0.1", pf.local_port), timeout=10)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert c.recv(100) == b""
+            c.close()
+        assert pf.last_error.endswith("no-such-pod port 9000: the pod was not found"), pf.last_error
+        s3 = S3(pf.url, "k", "s")
+        assert not s3.ready()
+        with pytest.raises(S3Error, match="cannot reach the bucket server"):
+            s3.list("app")
+    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
+
+
+def test_a_deleted_pod_fails_its_tunnels_and_a_new_forward_recovers(cluster, kubectl, namespace,
+                                                                   bucket_pod):
+    with PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000) as pf:
+        s3 = S3(pf.url, bucket_pod.user, bucket_pod.password)
+        wait_s3_ready(s3)
+        s3.ensure_bucket("app")
+        s3.put("app", "a.yaml", b"a", md5(b"a"))
+        kubectl("delete", "pod", "-n", namespace, bucket_pod.name, "--wait=true")
+        with pytest.raises(S3Error):
+            s3.put("app", "b.yaml", b"b", md5(b"b"))
+        assert pf._listener is not None and not refused(pf.local_port)
+        s3.close()
+    new = wait_for("a replacement pod",
+                   lambda: [p for p in ready_pods(kubectl, namespace, "bucket")
+                            if p != bucket_pod.name])[0]
+    with PortForward(cluster.api_client(), namespace, new, 9000) as pf:
+        s3 = S3(pf.url, bucket_pod.user, bucket_pod.password)
+        wait_s3_ready(s3)
+        s3.ensure_bucket("app")       # the new pod starts empty
+        s3.put("app", "b.yaml", b"b", md5(b"b"))
+        assert s3.list("app") == {"b.yaml": md5(b"b")}
+        s3.close()
