@@ -5,6 +5,12 @@ connection gets its own tunnel (one websocket to the API server) and two pumps
 that copy bytes each way. A tunnel that cannot be opened, or that dies (the
 pod is gone), closes only its client connection; the listener stays up, so
 the next connection tries again. `close()` stops everything it started.
+
+A tunnel to a deleted pod does not always end: the websocket may stay open
+while nothing answers. So a watchdog looks at the pod whenever a request has
+waited for its first answer byte longer than STALL seconds, and if the pod is
+gone, being deleted or not running, it drops every tunnel: clients see a
+closed connection at once instead of their read timeout.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 JOIN_TIMEOUT = 5.0
+STALL = 1.5            # seconds a request may wait for an answer before the pod is checked
 
 
 def _shutdown(sock) -> None:
@@ -25,6 +32,21 @@ def _shutdown(sock) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+class _Tunnel:
+    """One accepted connection and, once open, its pod-side socket."""
+
+    __slots__ = ("conn", "remote", "waiting_since")
+
+    def __init__(self, conn: socket.socket):
+        self.conn, self.remote = conn, None
+        self.waiting_since: float | None = None   # request bytes sent, no answer yet
+
+    def drop(self) -> None:
+        for sock in (self.conn, self.remote):
+            if sock is not None:
+                _shutdown(sock)
 
 
 class PortForward:
@@ -36,18 +58,17 @@ class PortForward:
         self.last_error: str | None = None   # why the latest tunnel failed, for messages
         self.tunnels_opened = 0
         self._listener: socket.socket | None = None
-        self._accepter: threading.Thread | None = None
         self._closing = threading.Event()
         self._lock = threading.Lock()
-        self._socks: set = set()
+        self._tunnels: set[_Tunnel] = set()
         self._threads: set[threading.Thread] = set()
+        self._pod_uid: str | None = None
 
     def __repr__(self) -> str:
         return f"PortForward({self.namespace}/{self.pod}:{self.remote_port} at {self.url or '-'})"
 
     def __enter__(self) -> "PortForward":
-        if not self._listener:
-            self.start()
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:
@@ -61,10 +82,8 @@ class PortForward:
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.local_port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.local_port}"
-        self._accepter = threading.Thread(
-            target=self._accept_loop, args=(self._listener,), daemon=True,
-            name=f"port-forward {self.namespace}/{self.pod}:{self.remote_port}")
-        self._accepter.start()
+        self._spawn(self._accept_loop, "accept", self._listener)
+        self._spawn(self._watchdog, "watchdog")
         log.debug("port-forward %s/%s:%d listening on %s", self.namespace, self.pod,
                   self.remote_port, self.url)
         return self.local_port
@@ -75,18 +94,37 @@ class PortForward:
         if listener:
             _shutdown(listener)    # wakes accept()
             listener.close()
-        if self._accepter:
-            self._accepter.join(JOIN_TIMEOUT)
-            self._accepter = None
-        with self._lock:
-            socks, threads = list(self._socks), list(self._threads)
-        for sock in socks:
-            _shutdown(sock)
+        self.drop_connections()
         deadline = time.monotonic() + JOIN_TIMEOUT
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        while True:
+            with self._lock:
+                threads = [t for t in self._threads if t is not threading.current_thread()]
+            if not threads or time.monotonic() > deadline:
+                return
+            threads[0].join(max(0.0, deadline - time.monotonic()))
+
+    def drop_connections(self) -> None:
+        """End every open client connection and its tunnel; the listener stays."""
+        with self._lock:
+            tunnels = list(self._tunnels)
+        for tunnel in tunnels:
+            tunnel.drop()
 
     # -- inside --
+
+    def _spawn(self, target, role: str, *args) -> None:
+        t = threading.Thread(target=self._run, args=(target, *args), daemon=True,
+                             name=f"port-forward {role} {self.namespace}/{self.pod}:{self.remote_port}")
+        with self._lock:
+            self._threads.add(t)
+        t.start()
+
+    def _run(self, target, *args) -> None:
+        try:
+            target(*args)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while not self._closing.is_set():
@@ -95,17 +133,16 @@ class PortForward:
             except OSError:
                 if self._closing.is_set():
                     return
+                time.sleep(0.05)    # e.g. out of file descriptors: do not spin
                 continue
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True,
-                                 name=f"port-forward conn {self.pod}:{self.remote_port}")
+            tunnel = _Tunnel(conn)
             with self._lock:
                 if self._closing.is_set():
                     conn.close()
                     return
-                self._socks.add(conn)
-                self._threads.add(t)
-            t.start()
+                self._tunnels.add(tunnel)
+            self._spawn(self._serve, "conn", tunnel)
 
     def _open_tunnel(self):
         from kubernetes import client
@@ -116,78 +153,99 @@ class PortForward:
         return portforward(api.connect_get_namespaced_pod_portforward, self.pod,
                            self.namespace, ports=str(self.remote_port))
 
-    def _explain(self, error: Exception) -> str:
-        """Why a tunnel did not open, in words: the websocket error says little, the
-        pod says more."""
+    def _serve(self, tunnel: _Tunnel) -> None:
+        pf = None
+        try:
+            try:
+                pf = self._open_tunnel()
+            except Exception as e:  # ApiException (pod gone, forbidden), network errors
+                self._failed("cannot port-forward to", self._pod_problem() or _reason(e))
+                return
+            with self._lock:
+                self.tunnels_opened += 1
+                tunnel.remote = pf.socket(self.remote_port)
+            if self._closing.is_set():
+                return
+            back = threading.Thread(target=self._pump, args=(tunnel, False), daemon=True,
+                                    name=f"port-forward pump {self.pod}:{self.remote_port}")
+            back.start()
+            self._pump(tunnel, True)
+            back.join()
+            error = pf.error(self.remote_port)
+            if error:
+                self._failed("port-forward failed to", error.strip())
+        finally:
+            tunnel.drop()
+            for sock in (tunnel.conn, tunnel.remote):
+                if sock is not None:
+                    sock.close()
+            if pf is not None:
+                pf.close()
+            with self._lock:
+                self._tunnels.discard(tunnel)
+
+    @staticmethod
+    def _pump(tunnel: _Tunnel, outbound: bool) -> None:
+        """Copy one way until either side ends; then end both, so the other pump
+        (blocked in recv) stops too. Tracks requests that wait for an answer."""
+        src, dst = (tunnel.conn, tunnel.remote) if outbound else (tunnel.remote, tunnel.conn)
+        try:
+            while True:
+                data = src.recv(CHUNK)
+                if not data:
+                    break
+                if outbound:
+                    if tunnel.waiting_since is None:
+                        tunnel.waiting_since = time.monotonic()
+                else:
+                    tunnel.waiting_since = None
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            tunnel.drop()
+
+    def _watchdog(self) -> None:
+        checked = 0.0
+        while not self._closing.wait(STALL / 3):
+            now = time.monotonic()
+            with self._lock:
+                stalled = any(t.waiting_since is not None and now - t.waiting_since > STALL
+                              for t in self._tunnels)
+            if not stalled or now - checked < STALL:    # one look per STALL at most
+                continue
+            checked = now
+            problem = self._pod_problem()
+            if problem:
+                self._failed("dropped the connections to", problem)
+                self.drop_connections()
+
+    def _pod_problem(self) -> str | None:
+        """What is wrong with the pod, in words, or None if it looks fine (or the
+        API server cannot tell right now)."""
         from kubernetes import client
         from kubernetes.client.rest import ApiException
         try:
             pod = client.CoreV1Api(self.api_client).read_namespaced_pod(
                 self.pod, self.namespace, _request_timeout=5)
         except ApiException as e:
-            if e.status == 404:
-                return "the pod was not found"
-            return _reason(error)
-        except Exception:  # noqa: BLE001 - the API server is not answering: say the first error
-            return _reason(error)
+            return "the pod was not found" if e.status == 404 else None
+        except Exception:  # noqa: BLE001 - API server unreachable: no verdict
+            return None
+        if self._pod_uid is None:
+            self._pod_uid = pod.metadata.uid
+        if pod.metadata.uid != self._pod_uid:
+            return "the pod was replaced by another of the same name"
         if pod.metadata.deletion_timestamp:
             return "the pod is being deleted"
         if pod.status and pod.status.phase != "Running":
             return f"the pod is {pod.status.phase}, not Running"
-        return _reason(error)
+        return None
 
-    def _serve(self, conn: socket.socket) -> None:
-        pf = remote = None
-        try:
-            try:
-                pf = self._open_tunnel()
-            except Exception as e:  # ApiException (pod gone, forbidden), network errors
-                self.last_error = (f"cannot port-forward to pod {self.namespace}/{self.pod} "
-                                   f"port {self.remote_port}: {self._explain(e)}")
-                log.debug("%s", self.last_error)
-                return
-            remote = pf.socket(self.remote_port)
-            with self._lock:
-                self.tunnels_opened += 1
-                if self._closing.is_set():
-                    return
-                self._socks.add(remote)
-            back = threading.Thread(target=_pump, args=(remote, conn), daemon=True,
-                                    name=f"port-forward pump {self.pod}:{self.remote_port}")
-            back.start()
-            _pump(conn, remote)
-            back.join()
-            error = pf.error(self.remote_port)
-            if error:
-                self.last_error = (f"port-forward to pod {self.namespace}/{self.pod} port "
-                                   f"{self.remote_port} failed: {error.strip()}")
-                log.debug("%s", self.last_error)
-        finally:
-            for sock in (conn, remote):
-                if sock is not None:
-                    _shutdown(sock)
-                    sock.close()
-            if pf is not None:
-                pf.close()
-            with self._lock:
-                self._socks.difference_update((conn, remote))
-                self._threads.discard(threading.current_thread())
-
-
-def _pump(src, dst) -> None:
-    """Copy src to dst until either side ends; then end both, so the other pump
-    (blocked in recv on dst) stops too."""
-    try:
-        while True:
-            data = src.recv(CHUNK)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        _shutdown(src)
-        _shutdown(dst)
+    def _failed(self, what: str, why: str) -> None:
+        self.last_error = (f"{what} pod {self.namespace}/{self.pod} port {self.remote_port}: "
+                           f"{why}")
+        log.debug("%s", self.last_error)
 
 
 def _reason(e: Exception) -> str:

@@ -32,7 +32,8 @@ AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
 
 
 class S3Error(Exception):
-    """A failed S3 call, worded for people: what, where, HTTP status and S3 code."""
+    """A failed S3 call, worded for people: what, where, HTTP status and S3 code.
+    `status` is None when the server could not be reached at all (a dead tunnel)."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
                  bucket: str | None = None, key: str | None = None):
@@ -168,6 +169,7 @@ class S3:
               headers: dict | None = None) -> requests.Response:
         """Send one signed request, retrying connection errors and 5xx; return the
         response if its status is in `ok`, else raise S3Error."""
+        timeouts = 0
         for attempt in range(len(RETRY_DELAYS) + 1):
             last = attempt == len(RETRY_DELAYS)
             try:
@@ -175,7 +177,9 @@ class S3:
                                           auth=self._auth, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout,
                     requests.exceptions.ChunkedEncodingError) as e:
-                if last:
+                # A stalled tunnel costs a whole read timeout: retry that once only.
+                timeouts += isinstance(e, requests.Timeout)
+                if last or timeouts > 1:
                     raise S3Error(f"{what} failed: cannot reach the bucket server at "
                                   f"{self.endpoint} ({type(e).__name__})",
                                   bucket=bucket, key=key) from e

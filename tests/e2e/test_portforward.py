@@ -7,6 +7,8 @@ import json
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -202,8 +204,11 @@ def test_a_deleted_pod_fails_its_tunnels_and_a_new_forward_recovers(cluster, kub
         s3.ensure_bucket("app")
         s3.put("app", "a.yaml", b"a", md5(b"a"))
         kubectl("delete", "pod", "-n", namespace, bucket_pod.name, "--wait=true")
-        with pytest.raises(S3Error):
+        t = time.monotonic()
+        with pytest.raises(S3Error, match="cannot reach the bucket server"):
             s3.put("app", "b.yaml", b"b", md5(b"b"))
+        assert time.monotonic() - t < 8       # not a read timeout: the watchdog saw the pod go
+        assert pf.last_error.endswith("the pod was not found"), pf.last_error
         assert pf._listener is not None and not refused(pf.local_port)
         s3.close()
     new = wait_for("a replacement pod",
@@ -216,3 +221,60 @@ def test_a_deleted_pod_fails_its_tunnels_and_a_new_forward_recovers(cluster, kub
         s3.put("app", "b.yaml", b"b", md5(b"b"))
         assert s3.list("app") == {"b.yaml": md5(b"b")}
         s3.close()
+
+
+def test_a_port_nothing_listens_on_closes_the_connection(cluster, namespace, bucket_pod):
+    with PortForward(cluster.api_client(), namespace, bucket_pod.name, 9999) as pf:
+        for _ in range(2):
+            c = socket.create_connection(("127.0.0.1", pf.local_port), timeout=15)
+            c.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                assert c.recv(100) == b""
+            except ConnectionResetError:
+                pass
+            c.close()
+        assert not refused(pf.local_port)
+    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
+
+
+def test_connections_dropped_mid_upload_are_retried(cluster, namespace, bucket_pod):
+    """Tunnels cut while 16 uploaders are busy: S3 retries on fresh tunnels."""
+    with PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000) as pf:
+        s3 = S3(pf.url, bucket_pod.user, bucket_pod.password)
+        wait_s3_ready(s3)
+        s3.ensure_bucket("app")
+        blobs = {f"f/{i}.bin": os.urandom(300_000) for i in range(160)}
+        done = threading.Event()
+        cuts = 0
+
+        def cutter():
+            nonlocal cuts
+            while not done.wait(0.15):
+                with pf._lock:
+                    victims = [t.conn for t in pf._tunnels]
+                for s in victims[:4]:
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                        cuts += 1
+                    except OSError:
+                        pass
+        t = threading.Thread(target=cutter)
+        t.start()
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                etags = list(pool.map(lambda kv: s3.put("app", kv[0], kv[1], md5(kv[1])),
+                                      blobs.items()))
+        finally:
+            done.set()
+            t.join()
+        assert etags == [md5(v) for v in blobs.values()]
+        assert cuts >= 5, cuts
+        assert s3.list("app") == {k: md5(v) for k, v in blobs.items()}
+        s3.close()
+
+
+def test_importing_the_adapters_does_not_import_kubernetes():
+    code = ("import sys, kubectl_gitops_run.portforward, kubectl_gitops_run.s3; "
+            "assert not [m for m in sys.modules if m.startswith('kubernetes')]")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=Path(__file__).resolve().parents[2])
