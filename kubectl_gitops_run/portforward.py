@@ -14,6 +14,7 @@ closed connection at once instead of their read timeout.
 """
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -248,7 +249,20 @@ class PortForward:
         log.debug("%s", self.last_error)
 
 
-def _reason(e: Exception) -> str:
+def _reason(e: BaseException) -> str:
+    """The API server's own words for a failed tunnel. kubernetes 36 loses them
+    (its ApiException fails on a missing body), so look down the chain of
+    exceptions for the websocket handshake's status and Status message."""
+    cause: BaseException | None = e
+    while cause is not None:
+        status = getattr(cause, "status_code", None)
+        if status:
+            try:
+                message = json.loads(getattr(cause, "resp_body", None) or b"")["message"]
+            except (ValueError, TypeError, KeyError):
+                message = getattr(cause, "status_message", None) or ""
+            return f"HTTP {status}: {message}".rstrip(": ")
+        cause = cause.__cause__ or cause.__context__
     reason = getattr(e, "reason", None) or str(e) or type(e).__name__
     status = getattr(e, "status", None)
     return f"HTTP {status}: {reason}" if status else str(reason)

@@ -234,6 +234,7 @@ def test_a_port_nothing_listens_on_closes_the_connection(cluster, namespace, buc
                 pass
             c.close()
         assert not refused(pf.local_port)
+        assert pf.last_error.startswith("port-forward failed to pod ") and "9999" in pf.last_error
     wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
 
 
@@ -278,3 +279,24 @@ def test_importing_the_adapters_does_not_import_kubernetes():
             "assert not [m for m in sys.modules if m.startswith('kubernetes')]")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[2])
+
+
+def test_tunnel_errors_are_told_in_the_api_servers_words():
+    from websocket import WebSocketBadStatusException
+    from kubectl_gitops_run.portforward import _reason
+    body = (b'{"kind":"Status","status":"Failure","message":"pods \\"x\\" is forbidden: User '
+            b'\\"dev\\" cannot create resource \\"pods/portforward\\"","reason":"Forbidden",'
+            b'"code":403}')
+
+    def fail():
+        try:   # what kubernetes 36 does: its ApiException breaks while wrapping this
+            raise WebSocketBadStatusException("Handshake status 403 Forbidden", 403,
+                                              "Forbidden", {}, body)
+        except Exception:
+            None.decode()
+    with pytest.raises(AttributeError) as e:
+        fail()
+    assert _reason(e.value) == ('HTTP 403: pods "x" is forbidden: User "dev" cannot create '
+                                'resource "pods/portforward"')
+    assert _reason(ConnectionRefusedError(111, "Connection refused")) == \
+        "[Errno 111] Connection refused"
