@@ -114,8 +114,8 @@ class PortForward:
     # -- inside --
 
     def _spawn(self, target, role: str, *args) -> None:
-        t = threading.Thread(target=self._run, args=(target, *args), daemon=True,
-                             name=f"port-forward {role} {self.namespace}/{self.pod}:{self.remote_port}")
+        name = f"port-forward {role} {self.namespace}/{self.pod}:{self.remote_port}"
+        t = threading.Thread(target=self._run, args=(target, *args), daemon=True, name=name)
         with self._lock:
             self._threads.add(t)
         t.start()
@@ -226,13 +226,17 @@ class PortForward:
         API server cannot tell right now)."""
         from kubernetes import client
         from kubernetes.client.rest import ApiException
+        # A client of its own, closed after: no socket outlives close().
+        api_client = client.ApiClient(self.api_client.configuration)
         try:
-            pod = client.CoreV1Api(self.api_client).read_namespaced_pod(
+            pod = client.CoreV1Api(api_client).read_namespaced_pod(
                 self.pod, self.namespace, _request_timeout=5)
         except ApiException as e:
             return "the pod was not found" if e.status == 404 else None
         except Exception:  # noqa: BLE001 - API server unreachable: no verdict
             return None
+        finally:
+            api_client.rest_client.pool_manager.clear()
         if self._pod_uid is None:
             self._pod_uid = pod.metadata.uid
         if pod.metadata.uid != self._pod_uid:

@@ -21,7 +21,8 @@ import yaml
 from kubectl_gitops_run.portforward import PortForward
 from kubectl_gitops_run.s3 import S3, S3Error
 
-BUCKET_IMAGE = tomllib.loads((Path(__file__).parent / "versions.toml").read_text())["minio"]["image"]
+VERSIONS = tomllib.loads((Path(__file__).parent / "versions.toml").read_text())
+BUCKET_IMAGE = VERSIONS["minio"]["image"]
 OUR_THREADS = ("port-forward", "Kubernetes port forward proxy")
 
 
@@ -77,8 +78,17 @@ def bucket_pod(kubectl, namespace):
     return BucketPod(pod, user, password)
 
 
-def our_threads():
-    return [t.name for t in threading.enumerate() if t.name.startswith(OUR_THREADS)]
+def our_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith(OUR_THREADS)}
+
+
+@pytest.fixture
+def no_threads_left():
+    """Fails the test if it leaves a port-forward thread behind (threads that were
+    there before it, e.g. from another test's leak, do not count)."""
+    before = our_threads()
+    yield
+    wait_for("no port-forward thread left", lambda: not (our_threads() - before), timeout=10)
 
 
 def sockets() -> set[str]:
@@ -118,8 +128,8 @@ def wait_s3_ready(s3: S3):
     wait_for("the bucket server through the port-forward", s3.ready, timeout=30)
 
 
-def test_s3_through_the_port_forward_with_concurrent_connections(cluster, namespace, bucket_pod):
-    assert not our_threads()
+def test_s3_through_the_port_forward_with_concurrent_connections(
+        no_threads_left, cluster, namespace, bucket_pod):
     sockets_before = sockets()
     pf = PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000)
     with pf:
@@ -147,7 +157,6 @@ def test_s3_through_the_port_forward_with_concurrent_connections(cluster, namesp
         assert s3.list("app") == {}
         s3.close()
     assert refused(pf.local_port)
-    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
     try:
         # (requests' own client sockets may wait for the garbage collector)
         wait_for("no socket left", lambda: gc.collect() >= 0 and sockets() <= sockets_before,
@@ -156,7 +165,8 @@ def test_s3_through_the_port_forward_with_concurrent_connections(cluster, namesp
         raise AssertionError(describe_sockets(sockets() - sockets_before)) from None
 
 
-def test_close_ends_open_connections_promptly(cluster, namespace, bucket_pod):
+def test_close_ends_open_connections_promptly(
+        no_threads_left, cluster, namespace, bucket_pod):
     pf = PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000)
     port = pf.start()
     wait_s3_ready(S3(pf.url, bucket_pod.user, bucket_pod.password))
@@ -176,11 +186,11 @@ def test_close_ends_open_connections_promptly(cluster, namespace, bucket_pod):
             pass
         c.close()
     assert refused(port)
-    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
     pf.close()   # idempotent
 
 
-def test_a_missing_pod_closes_the_connection_and_the_listener_stays(cluster, namespace):
+def test_a_missing_pod_closes_the_connection_and_the_listener_stays(
+        no_threads_left, cluster, namespace):
     pf = PortForward(cluster.api_client(), namespace, "no-such-pod", 9000)
     with pf:
         for _ in range(3):
@@ -193,11 +203,10 @@ def test_a_missing_pod_closes_the_connection_and_the_listener_stays(cluster, nam
         assert not s3.ready()
         with pytest.raises(S3Error, match="cannot reach the bucket server"):
             s3.list("app")
-    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
 
 
-def test_a_deleted_pod_fails_its_tunnels_and_a_new_forward_recovers(cluster, kubectl, namespace,
-                                                                   bucket_pod):
+def test_a_deleted_pod_fails_its_tunnels_and_a_new_forward_recovers(
+        no_threads_left, cluster, kubectl, namespace, bucket_pod):
     with PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000) as pf:
         s3 = S3(pf.url, bucket_pod.user, bucket_pod.password)
         wait_s3_ready(s3)
@@ -223,7 +232,8 @@ def test_a_deleted_pod_fails_its_tunnels_and_a_new_forward_recovers(cluster, kub
         s3.close()
 
 
-def test_a_port_nothing_listens_on_closes_the_connection(cluster, namespace, bucket_pod):
+def test_a_port_nothing_listens_on_closes_the_connection(
+        no_threads_left, cluster, namespace, bucket_pod):
     with PortForward(cluster.api_client(), namespace, bucket_pod.name, 9999) as pf:
         for _ in range(2):
             c = socket.create_connection(("127.0.0.1", pf.local_port), timeout=15)
@@ -235,22 +245,24 @@ def test_a_port_nothing_listens_on_closes_the_connection(cluster, namespace, buc
             c.close()
         assert not refused(pf.local_port)
         assert pf.last_error.startswith("port-forward failed to pod ") and "9999" in pf.last_error
-    wait_for("no port-forward thread left", lambda: not our_threads(), timeout=10)
 
 
-def test_connections_dropped_mid_upload_are_retried(cluster, namespace, bucket_pod):
+def test_connections_dropped_mid_upload_are_retried(
+        no_threads_left, cluster, namespace, bucket_pod):
     """Tunnels cut while 16 uploaders are busy: S3 retries on fresh tunnels."""
     with PortForward(cluster.api_client(), namespace, bucket_pod.name, 9000) as pf:
         s3 = S3(pf.url, bucket_pod.user, bucket_pod.password)
         wait_s3_ready(s3)
         s3.ensure_bucket("app")
-        blobs = {f"f/{i}.bin": os.urandom(300_000) for i in range(160)}
+        blobs = {f"f/{i}.bin": os.urandom(300_000) for i in range(240)}
         done = threading.Event()
         cuts = 0
 
-        def cutter():
+        def cutter():   # three waves: no request can lose all five of its attempts
             nonlocal cuts
-            while not done.wait(0.15):
+            for _ in range(3):
+                if done.wait(0.2):
+                    return
                 with pf._lock:
                     victims = [t.conn for t in pf._tunnels]
                 for s in victims[:4]:
@@ -269,7 +281,7 @@ def test_connections_dropped_mid_upload_are_retried(cluster, namespace, bucket_p
             done.set()
             t.join()
         assert etags == [md5(v) for v in blobs.values()]
-        assert cuts >= 5, cuts
+        assert cuts >= 3, cuts
         assert s3.list("app") == {k: md5(v) for k, v in blobs.items()}
         s3.close()
 

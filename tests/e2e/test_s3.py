@@ -184,7 +184,8 @@ def test_ensure_bucket_is_idempotent(s3):
 
 
 def test_put_list_etag_is_md5(s3, bucket):
-    files = {"apps/deploy.yaml": b"kind: Deployment\n", "README": b"", "big.bin": os.urandom(3 << 20)}
+    files = {"apps/deploy.yaml": b"kind: Deployment\n", "README": b"",
+             "big.bin": os.urandom(3 << 20)}
     for key, data in files.items():
         assert s3.put(bucket, key, data, md5(data)) == md5(data)
     assert s3.list(bucket) == {k: md5(v) for k, v in files.items()}
