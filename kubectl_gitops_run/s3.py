@@ -165,10 +165,9 @@ class S3:
         return url + (f"?{query}" if query else "")
 
     def _call(self, method: str, url: str, what: str, *, bucket: str, key: str | None = None,
-              ok: tuple[int, ...] = (200,), data: bytes | None = None,
-              headers: dict | None = None) -> requests.Response:
-        """Send one signed request, retrying connection errors and 5xx; return the
-        response if its status is in `ok`, else raise S3Error."""
+              data: bytes | None = None, headers: dict | None = None) -> requests.Response:
+        """Send one signed request, retrying connection errors and 5xx; return a 2xx
+        response, else raise S3Error."""
         timeouts = 0
         for attempt in range(len(RETRY_DELAYS) + 1):
             last = attempt == len(RETRY_DELAYS)
@@ -186,7 +185,7 @@ class S3:
                 log.debug("%s: %s, retrying", what, type(e).__name__)
                 time.sleep(RETRY_DELAYS[attempt])
                 continue
-            if resp.status_code in ok:
+            if 200 <= resp.status_code < 300:
                 return resp
             code, message = parse_error(resp.content)
             if not last and (resp.status_code >= 500 or code in RETRY_CODES):
