@@ -166,16 +166,17 @@ class TreeWatcher:
             log.debug("ignore filter failed on %r", rel, exc_info=True)
             return False
 
-    def _walk(self, rel: str, on_dir: Callable[[str], None] | None = None) -> list[str]:
-        """Relative paths below directory `rel` (not following symlinks),
-        skipping what _skip() rejects; calls on_dir for each directory first."""
-        found, stack = [], [rel]
+    def _walk(self, rel: str, on_dir: Callable[[str], None] | None = None):
+        """Yield (relative path, DirEntry) below directory `rel`, not following
+        symlinks, skipping what _skip() rejects; on_dir(d) runs for each
+        directory before it is listed, so nothing created in it is missed."""
+        root, stack = os.fspath(self.root), [rel]
         while stack:
             d = stack.pop()
             if on_dir is not None:
                 on_dir(d)
             try:
-                with os.scandir(self.root / d if d else self.root) as it:
+                with os.scandir(os.path.join(root, d) if d else root) as it:
                     entries = list(it)
             except OSError:     # gone or unreadable meanwhile: its events say so
                 continue
@@ -187,10 +188,9 @@ class TreeWatcher:
                     is_dir = False
                 if self._skip(sub, is_dir):
                     continue
-                found.append(sub)
+                yield sub, e
                 if is_dir:
                     stack.append(sub)
-        return found
 
     def _run(self) -> None:
         try:
@@ -227,12 +227,13 @@ class _Poller:
         self.w = w
         self.scanned_at = time.monotonic()
         self.state = self._snapshot()
+        self.took = time.monotonic() - self.scanned_at
 
     def _snapshot(self) -> dict[str, tuple]:
         state = {}
-        for rel in self.w._walk(""):
+        for rel, entry in self.w._walk(""):
             try:
-                st = os.lstat(self.w.root / rel)
+                st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
             # a directory's own mtime moves with its entries, which are reported themselves
@@ -243,10 +244,13 @@ class _Poller:
     def step(self, wake_fd: int):
         busy = self.w.changed_since()
         delay = min(self.w.debounce, self.w.poll_interval) if busy else self.w.poll_interval
+        # a big tree scans slowly: keep polling to about a fifth of a core
+        delay = max(delay, 4 * self.took)
         if select.select([wake_fd], [], [], delay)[0]:
             return None
         started = time.monotonic()
         state = self._snapshot()
+        self.took = time.monotonic() - started
         old, self.state = self.state, state
         changed = {p for p in old.keys() | state.keys() if old.get(p) != state.get(p)}
         self.w._note(changed, started)
@@ -284,7 +288,8 @@ class _Inotify:
             raise OSError(errno.ENOSYS, "no inotify in this C library")
         self._ctypes = ctypes
         self._add = libc.inotify_add_watch
-        self._add.argtypes, self._add.restype = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32], ctypes.c_int
+        self._add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+        self._add.restype = ctypes.c_int
         self._rm = libc.inotify_rm_watch
         self._rm.argtypes, self._rm.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
         self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -315,7 +320,7 @@ class _Inotify:
     def _watch_tree(self, rel: str) -> list[str]:
         """Watch `rel` and every directory below it; return every path below it,
         which may have been created before the watch was in place."""
-        return self.w._walk(rel, on_dir=self._watch)
+        return [sub for sub, _ in self.w._walk(rel, on_dir=self._watch)]
 
     def _unwatch_tree(self, rel: str) -> None:
         # a directory moved away: stop watching it, wherever it went
