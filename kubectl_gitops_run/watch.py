@@ -64,18 +64,19 @@ class TreeWatcher:
         self._first = self._last = 0.0
         self._error: BaseException | None = None
         self._closed = False
+        if backend not in (None, "inotify", "poll"):
+            raise ValueError(f"unknown watch backend: {backend!r}")
+        chosen = backend or _best_backend(self.root)
         self._wake_r, self._wake_w = os.pipe()
         self._source = None
         try:
-            if backend in (None, "inotify") and sys.platform.startswith("linux"):
+            if chosen == "inotify":
                 try:
                     self._source = _Inotify(self)
                 except OSError as e:
                     if backend == "inotify":
                         raise
                     log.warning("inotify unavailable (%s); polling the tree instead", e)
-            elif backend not in (None, "poll"):
-                raise ValueError(f"unknown watch backend: {backend!r}")
             if self._source is None:
                 self._source = _Poller(self)
         except BaseException:
@@ -214,6 +215,43 @@ class TreeWatcher:
 
 
 _Exhausted = object()     # a source's step() result: switch to polling
+
+# Shared and network filesystems: inotify sees only the changes made through this
+# kernel, not those made on the other side (a Windows editor on WSL's /mnt/c,
+# a VM's host, another NFS client), so such trees are polled.
+_SHARED_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "virtiofs", "vboxsf", "prl_fs",
+              "fuse.sshfs", "fuse.vmhgfs-fuse", "afs", "ceph", "fuse.glusterfs", "lustre"}
+
+
+def _best_backend(root: Path) -> str:
+    if not sys.platform.startswith("linux"):
+        return "poll"
+    fs = mount_fstype(os.path.realpath(root))
+    if fs in _SHARED_FS:
+        log.info("%s is on %s, where inotify misses remote edits: polling it", root, fs)
+        return "poll"
+    return "inotify"
+
+
+def mount_fstype(path: str, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The filesystem type of the mount holding `path` (Linux), or None."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    best, fstype = -1, None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields = left.split(" ")
+        if not sep or len(fields) < 5 or not right:
+            continue
+        # mount points escape space, tab, newline and backslash as octal
+        mnt = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = path == mnt or path.startswith(mnt.rstrip("/") + "/")
+        if inside and len(mnt) >= best:     # the deepest, and of equals the last mounted
+            best, fstype = len(mnt), right.split(" ")[0]
+    return fstype
 
 
 class _Poller:

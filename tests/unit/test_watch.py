@@ -190,15 +190,16 @@ def test_a_broken_filter_reports_rather_than_loses(tree, backend):
         collect(w, {"a.yaml"})
 
 
-def test_burst_of_50_writes_is_one_wait(watcher, tree):
-    start = time.monotonic()
+def test_burst_of_50_writes_is_one_wait(tree, backend):
+    # a generous max_delay: the burst must count as one even on a loaded machine
+    watcher = TreeWatcher(tree, backend=backend, debounce=0.3, max_delay=3.0)
     for i in range(50):
         write(tree / f"f{i:02}.yaml", f"v: {i}\n")
         time.sleep(0.0015)
-    assert time.monotonic() - start < 0.1
     got = watcher.wait(timeout=5)
     assert got == {f"f{i:02}.yaml" for i in range(50)}
     assert_quiet(watcher)
+    watcher.close()
 
 
 def test_debounce_bounds(tree, backend):

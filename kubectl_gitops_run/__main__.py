@@ -1,0 +1,3 @@
+from kubectl_gitops_run.cli import main
+
+main()

@@ -1,0 +1,297 @@
+"""One sync: publish a local snapshot, point Flux at it, wait until applied.
+
+No torn syncs (DESIGN.md invariant 1). The bucket server holds two slots;
+the Flux Bucket reads one (`spec.bucketName`). A sync fills the other slot
+until its listing is exactly the local snapshot, then flips the Bucket to it
+in one patch (with the session's sync facts), so every artifact Flux builds
+is one whole snapshot. A slot is written only once source-controller has
+observed the Bucket's latest spec: from then on it reconciles only from the
+slot that spec names, never from the one being written.
+
+Nothing present is pruned (invariant 2): a snapshot holds every file present
+at scan time; a file that changes after the scan fails its upload's
+Content-MD5 check, and the sync starts over from a fresh scan.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from . import flux
+from . import session as sess
+from .bucketserver import BucketServer
+from .errors import UserError
+from .kube import Kube
+from .snapshot import Plan, Snapshot, plan
+
+log = logging.getLogger(__name__)
+
+UPLOAD_WORKERS = 16
+ATTEMPTS = 3                # publishing survives this many dead tunnels or bucket pods
+RE_REQUEST = 10.0           # seconds between reconcile requests while waiting
+POLL = 0.1
+
+
+class Cancelled(Exception):
+    """A newer change arrived while waiting for Flux (watch mode)."""
+
+
+class _Changed(Exception):
+    """A file changed between the scan and its upload."""
+
+
+@dataclass
+class Result:
+    plan: Plan                   # against what Flux had
+    revision: str
+    files: int
+    bytes: int
+    applied: int | None = None   # objects in the Kustomization's inventory; None: not waited
+    elapsed: float = 0.0
+    flipped: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.plan.empty and not self.flipped
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Syncer:
+    def __init__(self, kube: Kube, namespace: str, session: str, server: BucketServer, *,
+                 timeout: float = 300, cancel: threading.Event | None = None,
+                 progress: bool = False):
+        self.kube, self.namespace, self.session = kube, namespace, session
+        self.name = sess.object_name(session)
+        self.server, self.timeout = server, timeout
+        self.cancel = cancel or threading.Event()
+        self.progress = progress
+
+    # -- the whole sync ------------------------------------------------------
+
+    def sync(self, scan: Callable[[], Snapshot], *, wait: bool = True,
+             spec: sess.Spec | None = None) -> Result:
+        """`spec` (from `up`) lets a missing Bucket be created; `sync` needs one."""
+        start = time.monotonic()
+        for _ in range(ATTEMPTS):
+            snapshot = scan()
+            try:
+                result = self.publish(snapshot, spec)
+                break
+            except _Changed as e:
+                log.debug("%s changed during the sync: scanning again", e)
+        else:
+            raise UserError("files kept changing during the sync; try again")
+        if wait:
+            result.applied = self.wait_applied(result.revision)
+        result.elapsed = time.monotonic() - start
+        return result
+
+    def publish(self, snapshot: Snapshot, spec: sess.Spec | None) -> Result:
+        bucket = self.kube.get("Bucket", self.name, self.namespace)
+        if bucket is None and spec is None:
+            raise UserError(f"session {self.session!r} in namespace {self.namespace!r} has no "
+                            f"Flux Bucket; run `kubectl gitops-run up` to repair it")
+        if bucket is not None and not sess.owns(bucket, self.session):
+            raise UserError(f"Bucket {self.namespace}/{self.name} is not managed by "
+                            f"kubectl-gitops-run; not touching it")
+        active = (bucket or {}).get("spec", {}).get("bucketName")
+        active = active if active in sess.SLOTS else None
+        local = snapshot.etags()
+        revision = snapshot.revision
+        for attempt in range(ATTEMPTS):
+            try:
+                s3 = self.server.s3()
+                had = self._list(s3, active) if active else {}
+                if had == local and bucket is not None:
+                    if flux.artifact_revision(bucket) != revision:
+                        self._request(bucket)     # published earlier, not yet indexed
+                    return Result(plan(local, had), revision, len(local), snapshot.total_bytes)
+                bucket = self._await_spec_seen(bucket)
+                target = sess.other_slot(active)
+                self._fill(s3, target, snapshot)
+                break
+            except _S3Down as e:
+                if attempt == ATTEMPTS - 1:
+                    raise UserError(str(e)) from None
+                self.server.reconnect()
+        self._flip(bucket, target, snapshot, spec)
+        return Result(plan(local, had), revision, len(local), snapshot.total_bytes, flipped=True)
+
+    # -- publishing ---------------------------------------------------------
+
+    def _list(self, s3, slot: str) -> dict[str, str]:
+        from .s3 import S3Error
+        try:
+            return s3.list(slot)
+        except S3Error as e:
+            if e.code == "NoSuchBucket":
+                return {}
+            raise _down(e)
+
+    def _fill(self, s3, slot: str, snapshot: Snapshot) -> None:
+        from .s3 import S3Error
+        local = snapshot.etags()
+        try:
+            s3.ensure_bucket(slot)
+            todo = plan(local, self._list(s3, slot))
+            self._upload(s3, slot, snapshot, todo.upload)
+            if todo.removed:
+                s3.delete(slot, todo.removed)
+            got = self._list(s3, slot)
+        except S3Error as e:
+            if e.code == "BadDigest":
+                raise _Changed(e.key) from None
+            raise _down(e)
+        if got != local:    # somebody else wrote meanwhile: never flip to it
+            raise UserError(f"bucket slot {slot} of session {self.session!r} does not hold the "
+                            f"snapshot just written ({len(got)} objects, expected {len(local)}); "
+                            f"is another sync running?")
+
+    def _upload(self, s3, slot: str, snapshot: Snapshot, keys: list[str]) -> None:
+        if not keys:
+            return
+        bar = _Progress(len(keys), sum(snapshot.entries[k].size for k in keys), self.progress)
+
+        def put(key: str) -> None:
+            entry = snapshot.entries[key]
+            try:
+                with open(entry.path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                raise _Changed(key) from None
+            s3.put(slot, key, data, entry.md5)    # Content-MD5: a changed file fails here
+            bar.advance(len(data))
+
+        with ThreadPoolExecutor(min(UPLOAD_WORKERS, len(keys))) as pool:
+            for future in [pool.submit(put, k) for k in keys]:
+                future.result()
+        bar.done()
+
+    def _await_spec_seen(self, bucket: dict | None) -> dict | None:
+        """Wait until source-controller has observed the Bucket's current spec, so
+        it no longer reads the slot we are about to write."""
+        if bucket is None or _spec_seen(bucket):
+            return bucket
+        deadline = time.monotonic() + self.timeout
+        while True:
+            time.sleep(POLL)
+            bucket = self.kube.get("Bucket", self.name, self.namespace)
+            if bucket is None or _spec_seen(bucket):
+                return bucket
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"source-controller has not picked up the last sync of session "
+                    f"{self.session!r} after {self.timeout:g}s (Bucket {self.namespace}/"
+                    f"{self.name} generation {bucket['metadata'].get('generation')}); is Flux's "
+                    f"source-controller running?")
+
+    def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
+              spec: sess.Spec | None) -> None:
+        facts = sess.annotations(revision=snapshot.revision, files=len(snapshot.entries),
+                                 bytes=snapshot.total_bytes, last_sync=now_rfc3339())
+        token, request = flux.request_reconcile()
+        if bucket is None:
+            manifest = sess.bucket(spec, slot, facts)
+            manifest["metadata"]["annotations"][flux.REQUESTED_AT] = token
+            self.kube.apply(manifest)
+        else:
+            patch = {"metadata": {"annotations": {**facts, flux.REQUESTED_AT: token}},
+                     "spec": {"bucketName": slot}}
+            self.kube.patch("Bucket", self.name, patch, self.namespace)
+
+    def _request(self, obj: dict, kind: str = "Bucket") -> None:
+        _, patch = flux.request_reconcile()
+        self.kube.patch(kind, obj["metadata"]["name"], patch, self.namespace)
+
+    # -- waiting for Flux -----------------------------------------------------
+
+    def wait_applied(self, revision: str) -> int | None:
+        """Wait until the Bucket holds `revision` and the Kustomization applied it;
+        returns the number of objects applied."""
+        self._wait("Bucket", lambda obj: flux.bucket_progress(obj, revision), revision)
+        ks = self._wait("Kustomization", lambda obj: flux.kustomization_progress(obj, revision),
+                        revision)
+        return flux.applied_count(ks)
+
+    def _wait(self, kind: str, progress, revision: str) -> dict:
+        deadline = time.monotonic() + self.timeout
+        requested = time.monotonic() if kind == "Bucket" else 0.0
+        last = flux.Progress(flux.WAITING)
+        while True:
+            if self.cancel.is_set():
+                raise Cancelled()
+            obj = self.kube.get(kind, self.name, self.namespace)
+            if obj is None:
+                raise UserError(f"{kind} {self.namespace}/{self.name} of session "
+                                f"{self.session!r} is missing; run `kubectl gitops-run up` "
+                                f"to repair the session")
+            last = progress(obj)
+            if last.state == flux.DONE:
+                return obj
+            if last.state == flux.FAILED:
+                raise UserError(f"Flux could not apply revision {revision[:15]}: "
+                                f"{kind} {self.namespace}/{self.name}: {last.message}")
+            now = time.monotonic()
+            if now >= deadline:
+                why = f": {last.message}" if last.message else ""
+                raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
+                                f"{self.namespace}/{self.name} to reach revision "
+                                f"{revision[:15]}{why}")
+            if now - requested >= RE_REQUEST:
+                self._request(obj, kind)
+                requested = now
+            self.cancel.wait(POLL)
+
+
+class _S3Down(Exception):
+    pass
+
+
+def _down(e) -> Exception:
+    """A dead tunnel or bucket pod (no HTTP status) can be reconnected; any
+    other S3 failure is the user's to see."""
+    return _S3Down(str(e)) if e.status is None else UserError(str(e))
+
+
+def _spec_seen(bucket: dict) -> bool:
+    generation = bucket["metadata"].get("generation", 0)
+    observed = (bucket.get("status") or {}).get("observedGeneration", -1)
+    ready = flux.condition(bucket) or {}
+    return max(observed, ready.get("observedGeneration", -1)) >= generation
+
+
+class _Progress:
+    """A one-line upload counter on a terminal's stderr, for large uploads only."""
+
+    def __init__(self, files: int, total: int, enabled: bool):
+        self.files, self.total = files, total
+        self.on = enabled and files >= 50 and sys.stderr.isatty()
+        self.count = self.sent = 0
+        self._lock = threading.Lock()
+        self._shown = 0.0
+
+    def advance(self, n: int) -> None:
+        if not self.on:
+            return
+        with self._lock:
+            self.count += 1
+            self.sent += n
+            if time.monotonic() - self._shown > 0.1 or self.count == self.files:
+                self._shown = time.monotonic()
+                pct = 100 * self.sent // max(self.total, 1)
+                sys.stderr.write(f"\ruploading {self.count}/{self.files} files ({pct}%)")
+                sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.on:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
