@@ -19,6 +19,8 @@ from .errors import UsageError, UserError
 PROG = "kubectl gitops-run"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 OUTPUTS = ("wide", "json", "yaml", "name")
+# click 8.2+ raises this for a bare `kubectl gitops-run`; older ones print help themselves
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 class Duration(click.ParamType):
@@ -305,8 +307,11 @@ def main(argv=None) -> int:
         return e.exit_code
     except click.exceptions.Abort:
         return _fail("interrupted", 130)
+    except _NO_ARGS_IS_HELP as e:
+        click.echo(e.ctx.get_help())
+        return 0
     except click.ClickException as e:
-        return _fail(e.format_message().rstrip("."), 2)
+        return _fail(" ".join(e.format_message().split()).rstrip("."), 2)
     except KeyboardInterrupt:
         return _fail("interrupted; run the same command again to finish, or `kubectl "
                      "gitops-run down NAME` to remove the session", 130)

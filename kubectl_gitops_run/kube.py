@@ -7,6 +7,7 @@ so `--help` and completion never pay for it.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -42,7 +43,12 @@ def is_local(context: str, server: str) -> bool:
     if context.startswith(LOCAL_CONTEXT_PREFIXES):
         return True
     host = (urlparse(server).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:      # a DNS name, even one like 127.example.com
+        return False
 
 
 def path(kind: str, namespace: str | None = None, name: str | None = None) -> str:

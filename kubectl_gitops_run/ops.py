@@ -20,7 +20,7 @@ from . import catalog, flux
 from . import session as sess
 from .bucketserver import BucketServer
 from .errors import UsageError, UserError
-from .kube import KINDS, Kube, is_local
+from .kube import KINDS, ApiError, Kube, is_local
 from .snapshot import DEFAULT_MAX_FILE_SIZE, Snapshot, check_yaml, scan
 from .sync import Result, Syncer
 
@@ -99,14 +99,21 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "", t
     creds = {k: base64.b64decode(v).decode() for k, v in ((secret or {}).get("data") or {}).items()}
     if not sess.credentials_ok(creds):
         creds = sess.new_credentials()
-    kube.apply(sess.secret(spec, {k: creds[k] for k in ("accesskey", "secretkey")}))
+    try:
+        kube.apply(sess.secret(spec, {k: creds[k] for k in ("accesskey", "secretkey")}))
+    except ApiError as e:
+        if e.status == 404:
+            raise UserError(f"namespace {ns!r} not found; create it with `kubectl create "
+                            f"namespace {ns}` or pick another with -n") from None
+        raise
     kube.apply(sess.deployment(spec, sess.credentials_digest(creds)))
     kube.apply(sess.service(spec))
 
     bucket = kube.get("Bucket", obj_name, ns)
     if bucket is not None:   # repair its spec, keeping the slot Flux reads and the sync facts
+        synced = {sess.ANNOTATION + k for k in sess.SYNC_FACTS}
         facts = {k: v for k, v in bucket["metadata"].get("annotations", {}).items()
-                 if k.startswith(sess.ANNOTATION)}
+                 if k in synced}
         slot = bucket["spec"].get("bucketName")
         kube.apply(sess.bucket(spec, slot if slot in sess.SLOTS else sess.SLOTS[0], facts))
 

@@ -41,6 +41,7 @@ FLUX_INTERVAL = "60m"
 
 SOURCE, HOST, USER, PATH, TARGET = ("source", "host", "user", "path", "target-namespace")
 REVISION, FILES, BYTES, LAST_SYNC = ("revision", "files", "bytes", "last-sync")
+SYNC_FACTS = (REVISION, FILES, BYTES, LAST_SYNC)
 
 
 def object_name(session: str) -> str:

@@ -1,0 +1,292 @@
+"""The plugin's commands end to end, run as a user runs them (the installed
+`kubectl-gitops_run`), against the real control plane: real API server, real
+Flux controllers, a real MinIO behind every bucket pod."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kubectl_gitops_run.snapshot import scan
+from tests.e2e.conftest import run_plugin
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO = REPO / "examples" / "hello"
+
+
+def ok(cluster, *args, cwd=None):
+    res = run_plugin(cluster, *args, cwd=cwd)
+    assert res.returncode == 0, f"{args}: rc={res.returncode}\n{res.stdout}\n{res.stderr}"
+    return res
+
+
+def failed(cluster, *args, code=1, cwd=None):
+    res = run_plugin(cluster, *args, cwd=cwd)
+    assert res.returncode == code, f"{args}: rc={res.returncode}\n{res.stdout}\n{res.stderr}"
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    return lines[0]
+
+
+def get(kubectl, kind, name, ns):
+    out = kubectl("get", kind, name, "-n", ns, "-o", "json", "--ignore-not-found")
+    return json.loads(out) if out.strip() else None
+
+
+def wait_for(what, check, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A copy of examples/hello the test may change."""
+    d = tmp_path / "hello"
+    shutil.copytree(HELLO, d)
+    return d
+
+
+def ours(kubectl, ns):
+    """Our objects in the namespace, by kind."""
+    out = {}
+    for kind in ("secret", "deployment", "service", "bucket", "kustomization"):
+        items = json.loads(kubectl("get", kind, "-n", ns, "-l",
+                                   "app.kubernetes.io/managed-by=kubectl-gitops-run",
+                                   "-o", "json"))["items"]
+        if items:
+            out[kind] = [i["metadata"]["name"] for i in items]
+    return out
+
+
+def test_up_sync_ls_down(cluster, kubectl, namespace, app):
+    res = ok(cluster, "up", str(app), "-n", namespace)
+    assert f"session hello ready in namespace {namespace}: 3 files" in res.stdout
+    assert "applied 3 objects" in res.stdout
+    cm = get(kubectl, "configmap", "hello", namespace)
+    assert cm["data"]["greeting"] == "Hello from kubectl gitops-run"
+    assert get(kubectl, "deployment", "hello", namespace)
+
+    # invariant 1: Flux's revision is the digest of the local snapshot
+    bucket = get(kubectl, "bucket", "gitops-run-hello", namespace)
+    assert bucket["status"]["artifact"]["revision"] == scan(app).revision
+    assert bucket["spec"]["provider"] == "generic"
+    ks = get(kubectl, "kustomization", "gitops-run-hello", namespace)
+    assert ks["status"]["lastAppliedRevision"] == scan(app).revision
+    assert ks["spec"]["prune"] is True
+
+    # ls, like kubectl get
+    table = ok(cluster, "ls", "-n", namespace).stdout.splitlines()
+    assert table[0].split() == ["NAME", "SOURCE", "FILES", "REVISION", "READY", "STATUS",
+                                "LAST", "SYNC", "AGE"]
+    row = table[1].split()
+    assert row[0] == "hello" and row[2] == "3" and row[3] == scan(app).revision[:15]
+    assert row[4] == "True"
+    (item,) = json.loads(ok(cluster, "ls", "-n", namespace, "-o", "json").stdout)["items"]
+    assert item["source"] == str(app) and item["files"] == 3 and item["ready"] == "True"
+    assert item["objectsApplied"] == 3 and item["bucketPod"].startswith("gitops-run-hello-")
+    assert ok(cluster, "get", "-n", namespace, "-o", "name").stdout == "session/hello\n"
+    assert ok(cluster, "ls", "-n", namespace, "--no-headers").stdout.startswith("hello ")
+
+    # an edit, an addition and a deletion, found from the working directory
+    (app / "configmap.yaml").write_text((app / "configmap.yaml").read_text()
+                                        .replace("Hello from", "Changed by"))
+    (app / "extra.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n"
+                                    "data:\n  a: b\n")
+    (app / "service.yaml").unlink()
+    res = ok(cluster, "sync", "-n", namespace, cwd=app)
+    assert res.stdout.startswith("+1 ~1 -1 files, revision sha256:"), res.stdout
+    assert "applied 3 objects" in res.stdout
+    assert get(kubectl, "configmap", "hello", namespace)["data"]["greeting"] == \
+        "Changed by kubectl gitops-run"
+    assert get(kubectl, "configmap", "extra", namespace)
+    assert get(kubectl, "service", "hello", namespace) is None       # pruned
+    assert get(kubectl, "bucket", "gitops-run-hello", namespace)["status"]["artifact"][
+        "revision"] == scan(app).revision
+
+    # nothing changed: up to date, and JSON for scripts
+    assert ok(cluster, "sync", "hello", "-n", namespace).stdout.startswith("up to date")
+    doc = json.loads(ok(cluster, "sync", "hello", "-n", namespace, "-o", "json").stdout)
+    assert doc["upToDate"] is True and doc["revision"] == scan(app).revision
+
+    # down removes the session and what it deployed
+    res = ok(cluster, "down", "hello", "-n", namespace)
+    assert "session hello removed and what it deployed" in res.stdout
+    assert ours(kubectl, namespace) == {}
+    for kind, name in (("configmap", "hello"), ("configmap", "extra"), ("deployment", "hello")):
+        assert get(kubectl, kind, name, namespace) is None
+    res = run_plugin(cluster, "ls", "-n", namespace)
+    assert res.returncode == 0 and res.stdout == ""
+    assert res.stderr.strip() == f"No resources found in {namespace} namespace."
+    # down is idempotent
+    assert "nothing to remove" in ok(cluster, "down", "hello", "-n", namespace).stdout
+
+
+def test_up_options_path_target_namespace_and_repair(cluster, kubectl, namespace, app, tmp_path):
+    target = namespace + "-t"
+    kubectl("create", "namespace", target)
+    try:
+        overlay = app / "deploy"
+        overlay.mkdir()
+        (app / "configmap.yaml").rename(overlay / "configmap.yaml")
+        ok(cluster, "up", str(app), "-n", namespace, "--name", "web", "--path", "deploy",
+           "--target-namespace", target)
+        assert get(kubectl, "configmap", "hello", target)
+        assert get(kubectl, "deployment", "hello", target) is None   # outside --path
+        ks = get(kubectl, "kustomization", "gitops-run-web", namespace)
+        assert ks["spec"]["path"] == "./deploy" and ks["spec"]["targetNamespace"] == target
+
+        # up again repairs what was broken and syncs
+        kubectl("delete", "service", "gitops-run-web", "-n", namespace)
+        kubectl("patch", "bucket", "gitops-run-web", "-n", namespace, "--type=merge",
+                "-p", '{"spec":{"interval":"1m"}}')
+        ok(cluster, "up", str(app), "-n", namespace, "--name", "web", "--path", "deploy",
+           "--target-namespace", target)
+        assert get(kubectl, "service", "gitops-run-web", namespace)
+        assert get(kubectl, "bucket", "gitops-run-web", namespace)["spec"]["interval"] == "60m"
+
+        wide = ok(cluster, "ls", "-A", "-o", "wide").stdout.splitlines()
+        assert wide[0].split()[:2] == ["NAMESPACE", "NAME"]
+        assert "TARGET NAMESPACE" in wide[0] and "BUCKET POD" in wide[0]
+        assert any(line.split()[:2] == [namespace, "web"] and target in line for line in wide)
+
+        ok(cluster, "down", "web", "-n", namespace, "--keep-workloads")
+        assert ours(kubectl, namespace) == {}
+        assert get(kubectl, "configmap", "hello", target)           # kept
+    finally:
+        kubectl("delete", "namespace", target, "--wait=false", check=False)
+
+
+def test_invalid_yaml_changes_nothing(cluster, kubectl, namespace, app):
+    ok(cluster, "up", str(app), "-n", namespace, "--name", "yml")
+    before = get(kubectl, "bucket", "gitops-run-yml", namespace)
+    (app / "broken.yaml").write_text("kind: ConfigMap\nmetadata:\n  name: [x\n")
+    line = failed(cluster, "sync", "yml", "-n", namespace)
+    assert "broken.yaml" in line and "line 4" in line, line
+    after = get(kubectl, "bucket", "gitops-run-yml", namespace)
+    assert after["metadata"]["annotations"] == before["metadata"]["annotations"]
+    assert after["spec"]["bucketName"] == before["spec"]["bucketName"]
+
+
+def test_sync_errors_name_the_candidates(cluster, namespace, app, tmp_path):
+    line = failed(cluster, "sync", "nope", "-n", namespace)
+    assert "session 'nope' not found" in line and "it has no sessions" in line
+    ok(cluster, "up", str(app), "-n", namespace, "--name", "one", "--no-wait")
+    line = failed(cluster, "sync", "-n", namespace, cwd=tmp_path)
+    assert "no session" in line and "one (" in line and str(app) in line
+
+
+def test_bucket_pod_never_ready(cluster, kubectl, namespace, app):
+    line = failed(cluster, "up", str(app), "-n", namespace, "--name", "badimg",
+                  "--bucket-image", "quay.io/minio/minio:RELEASE.1999-01-01T00-00-00Z",
+                  "--timeout", "60s")
+    assert "is not Ready" in line and ("ErrImagePull" in line or "ImagePullBackOff" in line)
+    assert "--bucket-image" in line
+    res = ok(cluster, "down", "badimg", "-n", namespace)
+    assert "removed" in res.stdout and ours(kubectl, namespace) == {}
+
+
+def test_context_guard(cluster, namespace, app, tmp_path):
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    cfg["clusters"][0]["cluster"]["server"] = "https://192.0.2.10:6443"   # never contacted
+    cfg["contexts"][0]["name"] = "prod"
+    cfg["current-context"] = "prod"
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump(cfg))
+    line = failed(cluster, "up", str(app), "--kubeconfig", str(kc), "-n", namespace)
+    assert "context 'prod'" in line and "--allow-context prod" in line
+
+
+def test_unreachable_and_missing_kubeconfig(cluster, tmp_path):
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    with socketless_port() as port:
+        cfg["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+        kc = tmp_path / "kubeconfig"
+        kc.write_text(yaml.safe_dump(cfg))
+        line = failed(cluster, "ls", "--kubeconfig", str(kc))
+    assert "cannot reach the Kubernetes API server" in line and "Connection refused" in line
+    line = failed(cluster, "ls", "--kubeconfig", str(tmp_path / "missing"))
+    assert "no kubeconfig found" in line
+
+
+class socketless_port:
+    """A loopback port with nothing listening on it."""
+
+    def __enter__(self):
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        return self.port
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_forbidden_names_verb_and_resource(cluster, kubectl, namespace, tmp_path):
+    kubectl("create", "serviceaccount", "nobody", "-n", namespace)
+    token = kubectl("create", "token", "nobody", "-n", namespace).strip()
+    cfg = yaml.safe_load(cluster.kubeconfig.read_text())
+    cfg["users"] = [{"name": "nobody", "user": {"token": token}}]
+    cfg["contexts"][0]["context"]["user"] = "nobody"
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump(cfg))
+    line = failed(cluster, "ls", "--kubeconfig", str(kc), "-n", namespace)
+    assert "forbidden" in line and "cannot list resource" in line, line
+
+
+def test_interrupted_up_is_repaired_or_removed(cluster, kubectl, namespace, app):
+    exe = shutil.which("kubectl-gitops_run", path=str(Path(os.sys.executable).parent))
+    proc = subprocess.Popen([exe, "up", str(app), "-n", namespace, "--name", "cut"],
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for("the bucket Deployment", lambda: get(kubectl, "deployment", "gitops-run-cut",
+                                                   namespace), timeout=60)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and err.startswith("error: interrupted"), err
+    # the next up finishes the job
+    ok(cluster, "up", str(app), "-n", namespace, "--name", "cut")
+    assert get(kubectl, "configmap", "hello", namespace)
+    # interrupted again, after the Bucket exists; down removes everything
+    proc = subprocess.Popen([exe, "down", "cut", "-n", namespace], env=cluster.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    ok(cluster, "down", "cut", "-n", namespace)
+    assert ours(kubectl, namespace) == {}
+    wait_for("pruned workloads", lambda: get(kubectl, "configmap", "hello", namespace) is None)
+
+
+def test_only_our_objects_are_touched(cluster, kubectl, namespace, app):
+    kubectl("create", "secret", "generic", "gitops-run-mine", "-n", namespace,
+            "--from-literal=accesskey=x", "--from-literal=secretkey=y")
+    line = failed(cluster, "up", str(app), "-n", namespace, "--name", "mine")
+    assert "not part of session 'mine'" in line
+    assert "nothing to remove" in ok(cluster, "down", "mine", "-n", namespace).stdout
+    secret = get(kubectl, "secret", "gitops-run-mine", namespace)
+    assert secret is not None and "labels" not in secret["metadata"]
+
+
+def test_ls_selector_and_all(cluster, kubectl, namespace, app):
+    ok(cluster, "up", str(app), "-n", namespace, "--name", "sel", "--no-wait")
+    kubectl("label", "kustomization", "gitops-run-sel", "-n", namespace, "team=blue")
+    out = ok(cluster, "ls", "-n", namespace, "-l", "team=blue", "-o", "name").stdout
+    assert out == "session/sel\n"
+    res = run_plugin(cluster, "ls", "-n", namespace, "-l", "team=red")
+    assert res.returncode == 0 and res.stdout == "" and "No resources found" in res.stderr
+    res = ok(cluster, "down", "--all", "-n", namespace)
+    assert "session sel removed" in res.stdout
