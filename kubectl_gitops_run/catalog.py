@@ -10,7 +10,7 @@ from . import session as sess
 from .bucketserver import current_pod
 
 # Where a session's static facts are read from, best first.
-KINDS = ("Kustomization", "Bucket", "Deployment", "Service", "Pod")
+KINDS = ("Kustomization", "Bucket", "Deployment", "Service", "Secret")
 
 
 def _int(value: str | None) -> int | None:
@@ -38,7 +38,7 @@ def record(namespace: str, name: str, objs: dict[str, list[dict]]) -> dict:
     def one(kind: str) -> dict | None:
         return next((o for o in objs.get(kind, []) if o["metadata"]["name"] == own), None)
 
-    anchors = [o for o in (one(k) for k in KINDS[:4]) if o is not None]
+    anchors = [o for o in (one(k) for k in KINDS) if o is not None]
 
     def static(key: str) -> str | None:
         return next((v for v in (sess.fact(o, key) for o in anchors) if v), None)

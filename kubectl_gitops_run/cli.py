@@ -301,12 +301,12 @@ def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     verbose = any(re.fullmatch(r"-v+|--verbose", a) for a in args)
     try:
-        cli.main(args=args, prog_name=PROG, standalone_mode=False)
+        # not cli.main(): it turns Ctrl-C into a bare Abort after printing a newline
+        with cli.make_context(PROG, args) as ctx:
+            cli.invoke(ctx)
         return 0
     except click.exceptions.Exit as e:
         return e.exit_code
-    except click.exceptions.Abort:
-        return _fail("interrupted", 130)
     except _NO_ARGS_IS_HELP as e:
         click.echo(e.ctx.get_help())
         return 0

@@ -33,6 +33,7 @@ KINDS = {
     "Bucket": ("source.toolkit.fluxcd.io/v1", "buckets", True),
     "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", True),
 }
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 LOCAL_CONTEXT_PREFIXES = ("kind-", "k3d-", "minikube", "docker-desktop", "rancher-desktop",
                           "orbstack", "gitops-run-local")
 
@@ -90,11 +91,12 @@ class Kube:
     # -- plumbing ----------------------------------------------------------
 
     def request(self, method: str, url: str, body=None, *, query: dict | None = None,
-                content_type: str | None = None, what: str = "", timeout=TIMEOUT):
+                content_type: str | None = None, accept: str = "application/json",
+                what: str = "", timeout=TIMEOUT):
         from kubernetes.client.exceptions import ApiException
         if query:
             url += "?" + urlencode(query)
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if content_type:
             headers["Content-Type"] = content_type
         try:
@@ -133,11 +135,14 @@ class Kube:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str | None, selector: str | None = None) -> list[dict]:
-        """Objects of a kind in one namespace, or in all when namespace is None."""
+    def list(self, kind: str, namespace: str | None, selector: str | None = None, *,
+             metadata_only: bool = False) -> list[dict]:
+        """Objects of a kind in one namespace, or in all when namespace is None;
+        `metadata_only` (for Secrets) leaves their contents on the server."""
         query = {"labelSelector": selector} if selector else None
+        accept = METADATA_ONLY if metadata_only else "application/json"
         try:
-            return self.request("GET", path(kind, namespace), query=query,
+            return self.request("GET", path(kind, namespace), query=query, accept=accept,
                                 what=describe(kind, namespace, None)).get("items") or []
         except ApiError as e:
             if e.status == 404 and KINDS[kind][0] != "v1":
@@ -224,7 +229,6 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
-    logging.getLogger("urllib3").setLevel(logging.ERROR)   # no retry warnings on stderr
     files = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     if not any(os.path.isfile(f) for f in files.split(os.pathsep) if f):
         raise UserError(f"no kubeconfig found at {files}: pass --kubeconfig, set KUBECONFIG, "
@@ -242,5 +246,8 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     except ConfigException as e:
         raise UserError(f"cannot use the kubeconfig {files}: {e}") from e
     cfg.retries = 1
+    if not log.isEnabledFor(logging.DEBUG):
+        # Configuration() sets urllib3's logger to WARNING: no retry chatter on stderr
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     ns = namespace or (chosen.get("context") or {}).get("namespace") or "default"
     return Kube(client.ApiClient(cfg), chosen["name"], cfg.host, ns, kubeconfig)

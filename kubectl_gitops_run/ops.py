@@ -13,6 +13,7 @@ import getpass
 import logging
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -80,6 +81,7 @@ def _mine_or_absent(obj: dict | None, session: str) -> dict | None:
 def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "", target_namespace: str = "",
        image: str = sess.DEFAULT_IMAGE, allow_context: tuple[str, ...] = (),
        opts: Options = Options()) -> Result:
+    start = time.monotonic()
     scan_source = scanner(source, opts.max_file_size)
     scan_source()           # bad input fails before the cluster is touched
     if path and not os.path.isdir(os.path.join(source, path)):
@@ -124,6 +126,7 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "", t
         kube.apply(sess.kustomization(spec))
         if opts.wait:
             result.applied = syncer.wait_applied(result.revision)
+    result.elapsed = time.monotonic() - start
     return result
 
 
@@ -151,6 +154,11 @@ def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None
     objects = {kind: kube.list(kind, namespace, sel)
                for kind in ("Kustomization", "Bucket", "Deployment", "Service")}
     objects["Pod"] = kube.list("Pod", namespace, sel + f",{sess.COMPONENT_LABEL}=bucket-server")
+    try:    # a session cut off right after its Secret has nothing else to show
+        objects["Secret"] = kube.list("Secret", namespace, sel, metadata_only=True)
+    except ApiError as e:
+        if e.status != 403:     # many users may not list Secrets: not a reason to fail
+            raise
     return catalog.sessions(objects)
 
 
@@ -184,7 +192,7 @@ def sync(kube: Kube, name: str, source: str, opts: Options, *,
          server: BucketServer | None = None, cancel=None, cache: dict | None = None) -> Result:
     """One sync of session `name`; `server` and `cache` are kept by watch mode
     between syncs."""
-    ns = kube.namespace
+    start, ns = time.monotonic(), kube.namespace
     scan_source = scanner(source, opts.max_file_size, cache)
     scan_source()           # fail on bad input before touching the bucket
     with contextlib.ExitStack() as stack:
@@ -196,6 +204,7 @@ def sync(kube: Kube, name: str, source: str, opts: Options, *,
             result = syncer.sync(scan_source, wait=False)
         if opts.wait:
             result.applied = syncer.wait_applied(result.revision)
+    result.elapsed = time.monotonic() - start
     return result
 
 

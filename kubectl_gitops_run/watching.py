@@ -9,7 +9,6 @@ Ctrl-C stops watching and leaves the session in place.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 from typing import Callable
 
@@ -68,11 +67,9 @@ def watch(kube, name: str, source: str, opts: ops.Options,
 
 
 def _cycle(kube, name, source, opts, server: BucketServer, cancel, cache, outcome) -> None:
-    start = time.monotonic()
     try:
-        result = ops.sync(kube, name, source, opts, server=server, cancel=cancel, cache=cache)
-        result.elapsed = time.monotonic() - start
-        outcome["result"] = result
+        outcome["result"] = ops.sync(kube, name, source, opts, server=server, cancel=cancel,
+                                     cache=cache)
     except Cancelled:
         outcome["cancelled"] = True
     except (UserError, SnapshotError) as e:

@@ -298,7 +298,10 @@ class Cluster:
             str(self.bin / "kwok"), f"--kubeconfig={self.state.kubeconfig}",
             f"--config={config}", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             f"--server-address=127.0.0.1:{p['kwok']}", "--node-ip=127.0.0.1",
-            f"--node-port={p['kwok']}", "--cidr=10.0.0.1/24", "--enable-crds=PortForward"])
+            f"--node-port={p['kwok']}", "--cidr=10.0.0.1/24", "--enable-crds=PortForward",
+            # renew the node's Lease: without it the node goes NotReady after 40 s, and
+            # kwok's re-initialisation then leaves it without addresses (no port-forward)
+            "--node-lease-duration-seconds=40"])
         node = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": NODE, "annotations": {"kwok.x-k8s.io/node": "fake"},
