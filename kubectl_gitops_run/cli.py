@@ -297,9 +297,18 @@ def completion(shell):
     click.echo(script(shell), nl=False)
 
 
+def _quiet_thread_errors(args) -> None:
+    # The kubernetes client's port-forward threads raise when a tunnel dies
+    # (e.g. BrokenPipeError); the sync retries, so that is debug detail, not a traceback.
+    logging.getLogger(__name__).debug("thread %s failed", args.thread.name if args.thread else "?",
+                                      exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
 def main(argv=None) -> int:
+    import threading
     args = sys.argv[1:] if argv is None else list(argv)
     verbose = any(re.fullmatch(r"-v+|--verbose", a) for a in args)
+    threading.excepthook = _quiet_thread_errors
     try:
         # not cli.main(): it turns Ctrl-C into a bare Abort after printing a newline
         with cli.make_context(PROG, args) as ctx:
