@@ -14,25 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e import build
-from tests.e2e.cluster import Cluster
-
-EXE = str(Path(sys.executable).parent / "kubectl-gitops_run")
-
-
-def timed(argv: list[str], env: dict, cwd: str | None = None) -> float:
-    start = time.perf_counter()
-    subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+from bench.common import EXE, local_cluster, timed
 
 
 def make_tree(root: Path, files: int) -> None:
@@ -52,19 +40,11 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--state-dir", type=Path)
     args = ap.parse_args()
-    if build.missing():
-        build.build()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    cluster = Cluster(args.state_dir or tmp / "cluster")
     figures: dict[str, float] = {}
-    try:
-        cluster.up()
+    with local_cluster(args.state_dir) as (cluster, ns, tmp):
         env = cluster.env()
         figures["help_ms"] = 1000 * statistics.median(
             timed([EXE, "--help"], env) for _ in range(args.runs))
-
-        ns = f"bench-{os.getpid()}"
-        cluster.kubectl("create", "namespace", ns)
         tree = tmp / "tree"
         make_tree(tree, args.files)
         up = timed([EXE, "up", str(tree), "-n", ns, "--name", "bench", "--path", "deploy"], env)
@@ -99,10 +79,6 @@ def main() -> int:
         figures["one_change_sync_command_s"] = statistics.median(walls)
         subprocess.run([EXE, "down", "bench", "-n", ns], env=env, check=True,
                        stdout=subprocess.DEVNULL)
-    finally:
-        if not args.state_dir:
-            cluster.down(quiet=True)
-        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps({"files": args.files, **{k: round(v, 3) for k, v in figures.items()}},
                      indent=1))
     return 0

@@ -94,12 +94,20 @@ def _setup_logging(verbose: int) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
 
 
+KUBE_FLAGS = ("kubeconfig", "context", "namespace")
+
+
 def command(group, *args, **kwargs):
-    """A group command that sets up logging from -v first."""
+    """A cluster command: kubectl flags given before the command name count too
+    (`kubectl gitops-run -n dev ls`); logging is set up from -v first."""
     def wrap(f):
         @functools.wraps(f)
         def run(*a, verbose=0, **kw):
-            _setup_logging(verbose)
+            before = click.get_current_context().find_root().params
+            for flag in KUBE_FLAGS:
+                if kw.get(flag) is None:
+                    kw[flag] = before.get(flag)
+            _setup_logging(verbose or before.get("verbose") or 0)
             return f(*a, **kw)
         return group.command(*args, **kwargs)(run)
     return wrap
@@ -108,7 +116,8 @@ def command(group, *args, **kwargs):
 @click.group(cls=AliasGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(__version__, "--version", prog_name=PROG,
                       message="%(prog)s version v%(version)s")
-def cli():
+@kube_options
+def cli(**_):
     """A GitOps inner loop for any cluster that runs Flux.
 
     \b

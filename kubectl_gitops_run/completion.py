@@ -66,7 +66,10 @@ def root_command() -> click.Command:
 
 
 def _ctx(cmd: click.Command, name: str, parent: Optional[click.Context] = None) -> click.Context:
-    return click.Context(cmd, info_name=name, parent=parent, resilient_parsing=True)
+    # the command's own settings (help option names): click caches the help
+    # option of a command by the first context that asks for it
+    settings = {**cmd.context_settings, "resilient_parsing": True}
+    return click.Context(cmd, info_name=name, parent=parent, **settings)
 
 
 def _takes_value(param: click.Parameter) -> bool:

@@ -26,6 +26,7 @@ KINDS = {
     "Namespace": ("v1", "namespaces", False),
     "Secret": ("v1", "secrets", True),
     "Service": ("v1", "services", True),
+    "ConfigMap": ("v1", "configmaps", True),
     "Pod": ("v1", "pods", True),
     "Event": ("v1", "events", True),
     "Deployment": ("apps/v1", "deployments", True),

@@ -61,7 +61,10 @@ def env(tmp_path) -> dict:
         (work / d).mkdir(parents=True)
     (work / "app.txt").write_text("x")
     e = {k: v for k, v in os.environ.items() if not k.startswith(("BASH_", "ZDOTDIR", "fish_"))}
-    e.update(PATH=f"{bin_dir}{os.pathsep}{e['PATH']}", KUBECONFIG=str(kubeconfig),
+    # the plugin installed as a user has it: its console script on PATH
+    plugin_dir = Path(sys.executable).parent
+    e.update(PATH=os.pathsep.join([str(bin_dir), str(plugin_dir), e["PATH"]]),
+             KUBECONFIG=str(kubeconfig),
              HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "config"),
              XDG_DATA_HOME=str(tmp_path / "data"), TERM="dumb", PWD=str(work))
     e["_WORK"] = str(work)

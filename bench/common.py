@@ -1,0 +1,47 @@
+"""What the benchmarks share: a local control plane, a namespace, timing."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.e2e import build
+from tests.e2e.cluster import Cluster
+
+EXE = str(Path(sys.executable).parent / "kubectl-gitops_run")
+
+
+@contextlib.contextmanager
+def local_cluster(state_dir: Path | None):
+    """A private control plane (or the running one in state_dir) and a fresh
+    namespace: yields (cluster, namespace, scratch dir)."""
+    if build.missing():
+        build.build()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-"))
+    cluster = Cluster(state_dir or tmp / "cluster")
+    try:
+        cluster.up()
+        ns = f"bench-{os.getpid()}-{int(time.time())}"
+        cluster.kubectl("create", "namespace", ns)
+        yield cluster, ns, tmp
+        cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    finally:
+        if not state_dir:
+            cluster.down(quiet=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def timed(argv: list[str], env: dict, cwd: str | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
