@@ -4,13 +4,17 @@
         --base-url https://example.org/releases/download --out dist/gitops-run.yaml
     python krew/manifest.py validate dist/gitops-run.yaml
 
-`validate` applies the rules of krew's own checks (`pkg/index/validation`
-and `validate-krew-manifest`), restated here because krew itself cannot be
-built on machines whose module proxy refuses it: supported apiVersion and
-kind, a safe plugin name equal to the file name, a short description, a
-`v`-prefixed semantic version, and for every platform a uri, a 64-hex sha256,
-a bin, well-formed `files` and a selector that uses only `os` and `arch`; no
-two platforms may match the same os/arch.
+`validate` restates the rules of krew's own checks (krew v0.4.3,
+`internal/index/validation` and `cmd/validate-krew-manifest`) so that
+`make dist` can check what it renders without Go: supported apiVersion and
+kind, a safe plugin name equal to the file name, a one-line short
+description, a `v`-prefixed semantic version, and for every platform a uri,
+a 64-hex sha256, a bin, well-formed `files` and a selector that uses only
+`os` and `arch` and matches some platform krew knows; no two platforms may
+match the same os/arch. The real `validate-krew-manifest` (built from the Go
+module proxy by tests/e2e/build.py) is what decides: tests/e2e/test_packaging.py
+runs it on the rendered manifest and checks that it rejects everything this
+restatement rejects.
 """
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ API_VERSION = "krew.googlecontainertools.github.com/v1alpha2"
 HOMEPAGE = "https://github.com/gitops-run/kubectl-gitops-run"
 # The platforms the one (Python) archive is published for.
 PLATFORMS = [(os_, arch) for os_ in ("linux", "darwin") for arch in ("amd64", "arm64")]
+# Every os/arch validate-krew-manifest knows (its allPlatforms()).
+KREW_PLATFORMS = [("windows", a) for a in ("386", "amd64", "arm64")] + \
+    [("linux", a) for a in ("386", "amd64", "arm", "arm64")] + \
+    [("darwin", a) for a in ("386", "amd64", "arm64")]
 
 _SAFE_NAME = re.compile(r"^[\w-]+$")
 _SHA256 = re.compile(r"^[a-f0-9]{64}$")
@@ -109,6 +117,8 @@ def validate(doc: dict, filename: str | None = None) -> list[str]:
         errs.append(f"file is named {Path(filename).name!r}, krew wants '{name}.yaml'")
     if not spec.get("shortDescription"):
         errs.append("should have a short description")
+    elif any(c in str(spec["shortDescription"]) for c in "\r\n"):
+        errs.append("should not have line breaks in short description")
     version = str(spec.get("version") or "")
     if not version:
         errs.append("should have a version specified")
@@ -149,20 +159,14 @@ def validate(doc: dict, filename: str | None = None) -> list[str]:
             errs.append(f"{where}: `matchLabels` specified but empty")
         if sel.get("matchExpressions") is not None and not sel["matchExpressions"]:
             errs.append(f"{where}: `matchExpressions` specified but empty")
-    for os_, arch in PLATFORMS:
+        if not any(_selector_matches(sel, {"os": o, "arch": a}) for o, a in KREW_PLATFORMS):
+            errs.append(f"{where}: selector doesn't match any supported platform")
+    for os_, arch in KREW_PLATFORMS:
         hits = [i for i, p in enumerate(platforms)
                 if _selector_matches(p.get("selector") or {}, {"os": os_, "arch": arch})]
         if len(hits) > 1:
             errs.append(f"{os_}/{arch} matches several platforms: {hits}")
     return errs
-
-
-def matching_platform(doc: dict, os_: str, arch: str) -> dict | None:
-    """The platform krew would pick on os_/arch (the first that matches)."""
-    for p in doc["spec"]["platforms"]:
-        if _selector_matches(p.get("selector") or {}, {"os": os_, "arch": arch}):
-            return p
-    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,8 +79,11 @@ def kustomization_progress(obj: dict | None, revision: str) -> Progress:
     state = ready(obj)
     if status.get("lastAppliedRevision") == revision and state == "True" and _observed(obj, None):
         return Progress(DONE)
-    reconciling = (condition(obj, "Reconciling") or {}).get("status") == "True"
-    if status.get("lastAttemptedRevision") == revision and state == "False" and not reconciling:
+    # after a failed attempt Flux says Reconciling/ProgressingWithRetry: that
+    # attempt's verdict stands; plain Progressing is an attempt under way
+    reconciling = condition(obj, "Reconciling") or {}
+    trying = reconciling.get("status") == "True" and reconciling.get("reason") == "Progressing"
+    if status.get("lastAttemptedRevision") == revision and state == "False" and not trying:
         return Progress(FAILED, message(obj))
     return Progress(WAITING, message(obj) if state == "False" else "")
 

@@ -106,6 +106,8 @@ def short_revision(rev: str | None) -> str:
 
 def _status(message: str | None) -> str:
     text = re.sub(r"\s+", " ", message or "").strip()
+    # Flux quotes whole digests: the short form is what REVISION shows too
+    text = re.sub(r"\b(sha256:[0-9a-f]{8})[0-9a-f]{56}\b", r"\1", text)
     if len(text) > STATUS_WIDTH:
         text = text[:STATUS_WIDTH - 3] + "..."
     return text

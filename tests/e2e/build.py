@@ -14,6 +14,8 @@ modules.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -70,7 +72,8 @@ def share_dir() -> Path:
 
 
 PROGRAMS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-            "kubectl", "kwok", "source-controller", "kustomize-controller", "minio"]
+            "kubectl", "kwok", "source-controller", "kustomize-controller", "minio",
+            "kubectl-krew", "validate-krew-manifest"]
 SHARED = ["crds", "kwok-stages", "kwok-crds"]
 
 
@@ -222,6 +225,24 @@ def build_minio(p: dict, work: Path, out: Path, log) -> None:
     _go(["build", "-trimpath", "-ldflags=-s -w", "-o", str(out / "minio"), pin["module"]], d, log)
 
 
+def build_krew(p: dict, work: Path, out: Path, log) -> None:
+    """krew as the kubectl plugin `kubectl-krew`, and validate-krew-manifest.
+
+    The release tag is left unset on purpose (versions.toml says why); the
+    version goes into GitCommit, which `kubectl krew version` prints."""
+    pin = p["krew"]
+    info = _download(pin["module"], pin["version"], log)
+    d = _throwaway(work, "krew", [f"{pin['module']} {pin['version']}"],
+                   _published_replaces(Path(info["GoMod"]).read_text()))
+    pkgs = [f"{pin['module']}/{c}" for c in pin["commands"]]
+    _go(["get", *[f"{pkg}@{pin['version']}" for pkg in pkgs]], d, log)
+    ldflags = f"-s -w -X {pin['module']}/internal/version.gitCommit={pin['version']}"
+    for pkg in pkgs:
+        name = pkg.rsplit("/", 1)[1]
+        exe = "kubectl-krew" if name == "krew" else name
+        _go(["build", "-trimpath", f"-ldflags={ldflags}", "-o", str(out / exe), pkg], d, log)
+
+
 STEPS = {
     "etcd": build_etcd,
     "kubernetes": build_kubernetes,
@@ -229,6 +250,7 @@ STEPS = {
     "source-controller": build_source_controller,
     "kustomize-controller": build_kustomize_controller,
     "minio": build_minio,
+    "krew": build_krew,
 }
 # Which pins each step depends on (its cache key). Both Flux controllers
 # contribute CRDs to share/crds.
@@ -239,6 +261,25 @@ def build(quiet: bool = False) -> Path:
     if shutil.which("go") is None:
         raise BuildError("Go is not installed: the local control plane is built from the "
                          "Go module proxy and needs the go command (1.26+) on PATH")
+    with _lock():
+        return _build(quiet)
+
+
+@contextlib.contextmanager
+def _lock():
+    """One build at a time per cache: a second `make e2e-bins` (or a test run
+    that finds something missing) waits, then finds the steps done."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(quiet: bool) -> Path:
     p = pins()
     total = time.monotonic()
     built = False

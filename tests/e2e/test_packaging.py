@@ -1,32 +1,43 @@
 """`make dist` end to end: wheel and sdist, the zipapp, the krew archive and the
-rendered krew manifest; then an install the way krew does it into a temporary
-KREW_ROOT, used through real kubectl against the local cluster.
+rendered krew manifest; then krew itself checks and installs them.
 
-krew itself (and its validate-krew-manifest) cannot be built here: the Go
-module proxy refuses sigs.k8s.io/krew. krew/manifest.py restates krew's
-validation rules and `krew_install()` below does what `kubectl krew install
---manifest=... --archive=...` does: check the archive's sha256, unpack it,
-apply the platform's `files` into store/<name>/<version>, link `bin` into
-KREW_ROOT/bin as kubectl-<name with - as _>, and write a receipt.
+krew and its validate-krew-manifest are built from the Go module proxy
+(sigs.k8s.io/krew, pinned in tests/e2e/versions.toml, cached with the control
+plane's programs by tests/e2e/build.py; krew is installed there as
+kubectl-krew, so `kubectl krew` finds it). validate-krew-manifest checks
+dist/gitops-run.yaml, and installs a copy rendered for a release server on
+127.0.0.1 on every platform; it also rejects each broken manifest that
+krew/manifest.py's restated rules (what `make dist` checks without Go) reject.
+`kubectl krew install --manifest=dist/gitops-run.yaml --archive=<tar.gz>` then
+installs the plugin into a temporary KREW_ROOT, and with KREW_ROOT/bin on PATH
+`kubectl plugin list`, `kubectl gitops-run --version` and `kubectl gitops-run
+ls` run the krew-installed plugin against the local cluster. `kubectl krew
+install --manifest-url=...` from the loopback release server and `kubectl krew
+uninstall` work too. Nothing here talks to anything but 127.0.0.1 (see OFFLINE),
+apart from pip resolving the zipapp's dependencies in `make dist`.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
+import http.server
 import importlib.util
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.e2e import build as harness
 
 ROOT = Path(__file__).resolve().parents[2]
 PROG = "kubectl-gitops_run"
@@ -194,10 +205,9 @@ def test_archive_layout(dist, version, zipapp_path):
         assert b"Apache License" in tar.extractfile("LICENSE").read()
 
 
-def test_manifest_is_valid_and_points_at_the_archive(dist, version):
+def test_manifest_points_at_the_archive(dist, version):
     path = dist / "gitops-run.yaml"
     doc = yaml.safe_load(path.read_text())
-    assert krew.validate(doc, str(path)) == []
     assert doc["metadata"]["name"] == "gitops-run"
     assert doc["spec"]["version"] == f"v{version}"
     sha = hashlib.sha256((dist / krew.archive_name(version)).read_bytes()).hexdigest()
@@ -213,9 +223,115 @@ def test_manifest_is_valid_and_points_at_the_archive(dist, version):
     assert doc["spec"]["description"].strip()
 
 
-def test_template_renders_a_valid_manifest_without_a_build():
-    doc = yaml.safe_load(krew.render("1.2.3-rc.1", "https://e.invalid/a.tar.gz", "a" * 64))
-    assert krew.validate(doc, "gitops-run.yaml") == []
+# --- krew's own validate-krew-manifest decides ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def krew_bin() -> Path:
+    """The control plane's bin dir, holding kubectl, kubectl-krew and
+    validate-krew-manifest (sigs.k8s.io/krew, pinned in versions.toml)."""
+    if harness.missing():
+        if shutil.which("go") is None:
+            msg = "SKIPPING: Go is not installed, so krew cannot be built from the module proxy"
+            print(f"\n{'!' * 80}\n{msg}\n{'!' * 80}")
+            pytest.skip(msg)
+        harness.build()
+    return harness.bin_dir()
+
+
+def clean_path(*first: Path) -> str:
+    """`first`, then this PATH without this venv and without any directory that
+    holds another copy of the plugin: only what `first` holds can be found."""
+    venv_bin = str(Path(sys.executable).parent)
+    rest = [p for p in os.environ["PATH"].split(os.pathsep)
+            if p and p != venv_bin and not any((Path(p) / n).exists() for n in (PROG, HELPER))]
+    return os.pathsep.join([*map(str, first), *rest])
+
+
+# krew reaches the network only to fetch its index (not with --manifest), to
+# download archives (not with --archive, or from our loopback server below) and
+# for its upgrade check (never in a build without a release tag, which is how
+# tests/e2e/build.py builds it; KREW_NO_UPGRADE_CHECK besides). Anything else
+# would go to this proxy, which is a closed port: it fails, it never leaves the
+# machine. Go never proxies loopback addresses.
+OFFLINE = {"KREW_NO_UPGRADE_CHECK": "1",
+           "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+           "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+           "NO_PROXY": "", "no_proxy": ""}
+
+
+def validate_krew_manifest(krew_bin: Path, manifest: Path, *flags: str, tmp: Path):
+    """The real validator. Without -skip-install it runs `kubectl krew install`
+    for every platform (with KREW_OS/KREW_ARCH) into temporary KREW_ROOTs, which
+    downloads the archive from each platform's `uri`, then checks that a LICENSE
+    was installed. Those installs get an environment of their own (PATH only)."""
+    env = dict(os.environ, PATH=clean_path(krew_bin), TMPDIR=str(tmp), **OFFLINE)
+    return subprocess.run([str(krew_bin / "validate-krew-manifest"), "-manifest", str(manifest),
+                           *flags], env=env, capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, fmt, *args):  # keep pytest's output clean; record instead
+        self.server.requests.append(self.path)
+
+
+@pytest.fixture(scope="session")
+def release(dist, version, tmp_path_factory):
+    """The release as users would download it, served on 127.0.0.1: the archive
+    at <base>/v<version>/<archive> and a manifest rendered for that base URL at
+    <base>/gitops-run.yaml. Yields (base URL, that manifest's path, the server,
+    whose .requests lists the paths fetched)."""
+    www = tmp_path_factory.mktemp("release")
+    (www / f"v{version}").mkdir()
+    archive = www / f"v{version}" / krew.archive_name(version)
+    shutil.copyfile(dist / krew.archive_name(version), archive)
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(www)))
+    srv.requests = []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}"
+    manifest = www / "gitops-run.yaml"
+    assert krew.main(["render", "--version", version, "--archive", str(archive),
+                      "--base-url", base, "--out", str(manifest)]) == 0
+    try:
+        yield base, manifest, srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_krew_validates_the_release_manifest(dist, krew_bin, tmp_path):
+    """dist/gitops-run.yaml as it would go to a krew index. Its `uri`s name the
+    project's release downloads, so the install part is left to the next test."""
+    path = dist / "gitops-run.yaml"
+    res = validate_krew_manifest(krew_bin, path, "-skip-install", tmp=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "structural validation OK" in res.stderr
+    assert "no overlapping spec.platform[].selector" in res.stderr
+    # The restated rules (what `make dist` checks without Go) agree.
+    assert krew.validate(yaml.safe_load(path.read_text()), str(path)) == []
+
+
+def test_krew_validation_installs_every_platform(release, version, krew_bin, tmp_path):
+    """The same manifest rendered for a loopback release server: the validator
+    installs it as linux and darwin on amd64 and arm64, downloading the archive,
+    checking its sha256, applying `files`, and finding the LICENSE."""
+    base, manifest, srv = release
+    before = len(srv.requests)
+    res = validate_krew_manifest(krew_bin, manifest, tmp=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert f"all {len(krew.PLATFORMS)} spec.platforms installed fine" in res.stderr
+    fetched = srv.requests[before:]
+    assert fetched.count(f"/v{version}/{krew.archive_name(version)}") == len(krew.PLATFORMS)
+
+
+def test_template_renders_a_valid_manifest_without_a_build(krew_bin, tmp_path):
+    path = tmp_path / "gitops-run.yaml"
+    path.write_text(krew.render("1.2.3-rc.1", "https://e.invalid/a.tar.gz", "a" * 64))
+    res = validate_krew_manifest(krew_bin, path, "-skip-install", tmp=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert krew.validate(yaml.safe_load(path.read_text()), str(path)) == []
 
 
 @pytest.mark.parametrize("mutate,message", [
@@ -225,6 +341,7 @@ def test_template_renders_a_valid_manifest_without_a_build():
     (lambda d: d["spec"].update(version="0.1.0"), "'v' prefix"),
     (lambda d: d["spec"].update(version="v1.2"), "'v' prefix"),
     (lambda d: d["spec"].pop("shortDescription"), "short description"),
+    (lambda d: d["spec"].update(shortDescription="two\nlines"), "line breaks"),
     (lambda d: d["spec"].update(platforms=[]), "platform specified"),
     (lambda d: d["spec"]["platforms"][0].update(sha256="ABC"), "sha256"),
     (lambda d: d["spec"]["platforms"][0].pop("uri"), "`uri`"),
@@ -234,110 +351,130 @@ def test_template_renders_a_valid_manifest_without_a_build():
     (lambda d: d["spec"]["platforms"][0].pop("selector"), "selector"),
     (lambda d: d["spec"]["platforms"][0]["selector"]["matchLabels"].update(distro="debian"),
      "not supported"),
+    (lambda d: d["spec"]["platforms"][0]["selector"]["matchLabels"].update(arch="riscv64"),
+     "any supported platform"),
     (lambda d: d["spec"]["platforms"][1]["selector"].update(
         matchLabels={"os": "linux", "arch": "amd64"}), "several platforms"),
 ])
-def test_validation_catches_what_krew_rejects(mutate, message):
+def test_validation_rejects_what_krew_rejects(mutate, message, krew_bin, tmp_path):
+    """Each broken manifest is rejected by the real validator, and by the
+    restated rules with a message that names the problem."""
     doc = yaml.safe_load(krew.render("0.1.0", "https://e.invalid/a.tar.gz", "a" * 64))
     mutate(doc)
-    errs = krew.validate(doc, "gitops-run.yaml")
+    path = tmp_path / "gitops-run.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    res = validate_krew_manifest(krew_bin, path, "-skip-install", tmp=tmp_path)
+    assert res.returncode != 0, f"validate-krew-manifest accepted it:\n{res.stderr}"
+    errs = krew.validate(doc, str(path))
     assert any(message in e for e in errs), errs
 
 
-def test_manifest_file_must_be_named_for_the_plugin():
-    doc = yaml.safe_load(krew.render("0.1.0", "https://e.invalid/a.tar.gz", "a" * 64))
-    assert any("krew wants" in e for e in krew.validate(doc, "plugin.yaml"))
+def test_manifest_file_must_be_named_for_the_plugin(krew_bin, tmp_path):
+    path = tmp_path / "plugin.yaml"
+    path.write_text(krew.render("0.1.0", "https://e.invalid/a.tar.gz", "a" * 64))
+    res = validate_krew_manifest(krew_bin, path, "-skip-install", tmp=tmp_path)
+    assert res.returncode != 0 and 'should be named "plugin"' in res.stderr, res.stderr
+    assert any("krew wants" in e for e in krew.validate(yaml.safe_load(path.read_text()),
+                                                          str(path)))
 
 
-# --- install like krew, use through kubectl -----------------------------------------
+# --- install with krew, use through kubectl ---------------------------------------
 
 
-def host_platform() -> tuple[str, str]:
-    os_ = {"Linux": "linux", "Darwin": "darwin"}[platform.system()]
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}[
-        platform.machine().lower()]
-    return os_, arch
-
-
-def krew_install(manifest: Path, archive: Path, krew_root: Path) -> Path:
-    """What `kubectl krew install --manifest=M --archive=A` does; returns KREW_ROOT/bin."""
-    doc = yaml.safe_load(manifest.read_text())
-    errs = krew.validate(doc, str(manifest))
-    assert errs == [], errs
-    name, version = doc["metadata"]["name"], doc["spec"]["version"]
-    plat = krew.matching_platform(doc, *host_platform())
-    assert plat is not None, "no platform matches this machine"
-    assert hashlib.sha256(archive.read_bytes()).hexdigest() == plat["sha256"]
-    staging = krew_root / "staging"
-    with tarfile.open(archive) as tar:
-        tar.extractall(staging)
-    store = krew_root / "store" / name / version
-    store.mkdir(parents=True)
-    for op in plat.get("files") or [{"from": "*", "to": "."}]:
-        matches = glob.glob(str(staging / op["from"]))
-        assert matches, f"`files` from {op['from']!r} matches nothing in the archive"
-        dest = store / op["to"]
-        dest.mkdir(parents=True, exist_ok=True)
-        for m in matches:
-            shutil.move(m, dest / Path(m).name)
-    bin_path = (store / plat["bin"]).resolve()
-    assert bin_path.is_relative_to(store.resolve()) and bin_path.is_file()
-    bin_dir = krew_root / "bin"
-    bin_dir.mkdir()
-    (bin_dir / ("kubectl-" + name.replace("-", "_"))).symlink_to(bin_path)
-    receipts = krew_root / "receipts"
-    receipts.mkdir()
-    (receipts / f"{name}.yaml").write_text(yaml.safe_dump(
-        dict(doc, status={"source": {"name": "detached"}})))
-    shutil.rmtree(staging)
-    return bin_dir
-
-
-@pytest.fixture
-def krew_env(dist, version, cluster, tmp_path) -> dict:
-    """PATH: KREW_ROOT/bin, then the cluster's bin dir (kubectl), then the system;
-    nothing of this venv, so only the krew-installed plugin can be found."""
-    krew_root = tmp_path / "krew"
-    bin_dir = krew_install(dist / "gitops-run.yaml", dist / krew.archive_name(version), krew_root)
-    venv_bin = str(Path(sys.executable).parent)
-    rest = [p for p in os.environ["PATH"].split(os.pathsep) if p and p != venv_bin]
-    env = dict(cluster.env)
-    env.update(PATH=os.pathsep.join([str(bin_dir), str(cluster.bin_dir), *rest]),
-               KREW_ROOT=str(krew_root), KUBECONFIG=str(cluster.kubeconfig),
-               KUBECTL_GITOPS_RUN_CACHE=str(tmp_path / "cache"))
+def krew_env(krew_root: Path, krew_bin: Path, **extra) -> dict:
+    """PATH: KREW_ROOT/bin, then the control plane's bin dir (kubectl and
+    kubectl-krew), then the system; nothing of this venv, so only the
+    krew-installed plugin can be found."""
+    env = dict(os.environ, PATH=clean_path(krew_root / "bin", krew_bin),
+               KREW_ROOT=str(krew_root), **extra)
     env.pop("PYTHONPATH", None)
     return env
 
 
-def kubectl(env, *args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run(["kubectl", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+def local_index(krew_root: Path) -> None:
+    """`kubectl krew list` and `uninstall` refuse to run before `kubectl krew
+    update` has cloned the default index (a git checkout in index/default).
+    An empty local repository stands in for it: nothing is ever fetched."""
+    subprocess.run(["git", "init", "-q", str(krew_root / "index" / "default")], check=True)
 
 
-def test_krew_installed_plugin_works_through_kubectl(krew_env, version, namespace):
-    res = kubectl(krew_env, "plugin", "list")
+def run(env, *argv, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def kubectl_krew(env, *args) -> subprocess.CompletedProcess:
+    return run(dict(env, **OFFLINE), "kubectl", "krew", *args)
+
+
+@pytest.fixture
+def installed(dist, version, krew_bin, cluster, tmp_path) -> dict:
+    """`kubectl krew install --manifest=dist/gitops-run.yaml --archive=<the tar.gz>`
+    into a fresh KREW_ROOT; returns the environment to use it with."""
+    krew_root = tmp_path / "krew"
+    env = krew_env(krew_root, krew_bin, KUBECONFIG=str(cluster.kubeconfig),
+                   KUBECTL_GITOPS_RUN_CACHE=str(tmp_path / "cache"))
+    res = kubectl_krew(env, "install", f"--manifest={dist / 'gitops-run.yaml'}",
+                       f"--archive={dist / krew.archive_name(version)}")
     assert res.returncode == 0, res.stderr
-    assert f"{krew_env['KREW_ROOT']}/bin/{PROG}" in res.stdout
-    res = kubectl(krew_env, "gitops-run", "--version")
+    assert "Installed plugin: gitops-run" in res.stderr
+    assert "python3 >= 3.10" in res.stderr  # the caveats are shown
+    return env
+
+
+def test_krew_installed_plugin_works_through_kubectl(installed, version, namespace):
+    krew_root = Path(installed["KREW_ROOT"])
+    local_index(krew_root)
+    res = kubectl_krew(installed, "list")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[1:] == [f"detached/gitops-run  v{version}"], res.stdout
+    link = krew_root / "bin" / PROG
+    assert link.is_symlink()
+    assert link.resolve() == (krew_root / "store" / "gitops-run" / f"v{version}" / PROG).resolve()
+    res = run(installed, "kubectl", "plugin", "list")
+    assert res.returncode == 0, res.stderr
+    assert str(link) in res.stdout.splitlines()
+    res = run(installed, "kubectl", "gitops-run", "--version")
     assert res.returncode == 0, res.stderr
     assert version in res.stdout
-    res = kubectl(krew_env, "gitops-run", "ls", "-n", namespace)
+    res = run(installed, "kubectl", "gitops-run", "ls", "-n", namespace)
     assert res.returncode == 0, res.stderr
     assert res.stdout == ""
     assert f"No resources found in {namespace} namespace." in res.stderr
 
 
-def test_krew_installed_completion_helper(krew_env, version):
+def test_krew_installed_completion_helper(installed, version):
     """The caveats' one-liner: link the helper beside the plugin link."""
-    store = Path(krew_env["KREW_ROOT"]) / "store" / "gitops-run" / f"v{version}"
-    (Path(krew_env["KREW_ROOT"]) / "bin" / HELPER).symlink_to(store / HELPER)
-    res = kubectl(krew_env, "__complete", "gitops-run", "")
+    store = Path(installed["KREW_ROOT"]) / "store" / "gitops-run" / f"v{version}"
+    (Path(installed["KREW_ROOT"]) / "bin" / HELPER).symlink_to(store / HELPER)
+    res = run(installed, "kubectl", "__complete", "gitops-run", "")
     assert res.returncode == 0, res.stderr
     out = res.stdout.splitlines()
     assert out[-1] == ":4" and {"up", "sync", "ls", "down"} <= set(out), out
-    res = kubectl(krew_env, "__complete", "gitops-run", "ls", "--context", "")
+    res = run(installed, "kubectl", "__complete", "gitops-run", "ls", "--context", "")
     assert "gitops-run-local" in res.stdout.splitlines()
     assert (store / "completions" / "kubectl-gitops_run.bash").is_file()
+
+
+def test_krew_installs_from_a_release_url_and_uninstalls(release, version, krew_bin, tmp_path):
+    """What the README tells users: `kubectl krew install --manifest-url=...`,
+    krew downloading the archive from the manifest's `uri`; then uninstall."""
+    base, _, srv = release
+    krew_root = tmp_path / "krew"
+    env = krew_env(krew_root, krew_bin, KUBECTL_GITOPS_RUN_CACHE=str(tmp_path / "cache"))
+    before = len(srv.requests)
+    res = kubectl_krew(env, "install", f"--manifest-url={base}/gitops-run.yaml")
+    assert res.returncode == 0, res.stderr
+    assert srv.requests[before:] == ["/gitops-run.yaml",
+                                     f"/v{version}/{krew.archive_name(version)}"]
+    res = run(env, "kubectl", "gitops-run", "--version")
+    assert res.returncode == 0, res.stderr
+    assert version in res.stdout
+    local_index(krew_root)
+    res = kubectl_krew(env, "uninstall", "gitops-run")
+    assert res.returncode == 0, res.stderr
+    assert not (krew_root / "bin" / PROG).exists()
+    assert not (krew_root / "store" / "gitops-run").exists()
 
 
 def test_shell_scripts_match_the_cli(zipapp_path, tmp_path):

@@ -290,3 +290,17 @@ def test_ls_selector_and_all(cluster, kubectl, namespace, app):
     assert res.returncode == 0 and res.stdout == "" and "No resources found" in res.stderr
     res = ok(cluster, "down", "--all", "-n", namespace)
     assert "session sel removed" in res.stdout
+
+
+def test_flux_failure_names_the_object_and_the_fix_goes_through(cluster, kubectl, namespace, app):
+    ok(cluster, "up", str(app), "-n", namespace, "--name", "fail", "--timeout", "90s")
+    # valid YAML, but not a valid object: the API server rejects Flux's dry-run
+    (app / "bad.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n"
+                                  "data:\n  - not a map\n")
+    line = failed(cluster, "sync", "fail", "-n", namespace, "--timeout", "90s")
+    assert "Flux could not apply" in line and "ConfigMap" in line and "bad" in line, line
+    assert get(kubectl, "configmap", "hello", namespace)        # last good state stays
+    (app / "bad.yaml").unlink()
+    assert ok(cluster, "sync", "fail", "-n", namespace).stdout.startswith("+0 ~0 -1 files")
+    rec = json.loads(ok(cluster, "ls", "-n", namespace, "-o", "json").stdout)["items"][0]
+    assert rec["ready"] == "True"

@@ -177,3 +177,13 @@ def test_install_hint():
     assert "kustomizations.kustomize.toolkit.fluxcd.io/v1" in hint
     assert "flux install" in hint
     assert "\n" not in hint
+
+
+def test_kustomization_failed_while_flux_retries_is_failed():
+    # what kustomize-controller 1.9 leaves after a failed apply (seen on the real one)
+    o = obj(lastAppliedRevision=OLD, lastAttemptedRevision=REV,
+            conditions=[cond("Reconciling", "True", "Detecting drift", "ProgressingWithRetry"),
+                        cond("Ready", "False", "ConfigMap/ns/bad dry-run failed",
+                             "ReconciliationFailed")])
+    assert flux.kustomization_progress(o, REV) == \
+        flux.Progress(FAILED, "ConfigMap/ns/bad dry-run failed")

@@ -166,3 +166,9 @@ def test_summary_line():
 ])
 def test_human_bytes(n, expected):
     assert p.human_bytes(n) == expected
+
+
+def test_status_shortens_digests():
+    row = p.sessions_table([session("web", status="Applied revision: " + REV)], now=NOW,
+                           home="/home/u").splitlines()[1]
+    assert "Applied revision: sha256:3f2a9c1e " in row + " " and REV not in row
