@@ -46,17 +46,29 @@ clean:
 # dist/kubectl-gitops-run_<version>.tar.gz and manifest dist/gitops-run.yaml.
 # Set KREW_BASE_URL (release download URL; /v<version>/<archive> is appended) and
 # KREW_HOMEPAGE for a real release.
+# `make dist-check`: krew's own validate-krew-manifest on dist/gitops-run.yaml
+# (krew is built from the Go module proxy with the control plane: e2e-bins).
+# `make bench-packaging`: start-up times of the zipapp next to the pip install
+# (bench/packaging.py; JSON on stdout).
 # `make completions`: regenerate completions/ (a unit test checks they are current).
 # `make completion-shells`: install zsh and fish, which the completion tests drive
 # (they skip, loudly, without them).
 KREW_BASE_URL ?=
 KREW_HOMEPAGE ?=
 
-.PHONY: dist completions completion-shells
+.PHONY: dist dist-check bench-packaging completions completion-shells
 
 dist: venv completions
 	@$(PY) -m pip install -q --disable-pip-version-check build >&2
 	$(PY) packaging/dist.py $(if $(KREW_BASE_URL),--base-url $(KREW_BASE_URL)) $(if $(KREW_HOMEPAGE),--homepage $(KREW_HOMEPAGE))
+
+dist-check: e2e-bins
+	@test -f dist/gitops-run.yaml || { echo "dist/gitops-run.yaml is missing: run make dist" >&2; exit 1; }
+	@KREW_NO_UPGRADE_CHECK=1 "$$($(PY) -m tests.e2e.build --print-bin)/validate-krew-manifest" \
+		-manifest dist/gitops-run.yaml -skip-install
+
+bench-packaging: e2e-bins
+	$(PY) -m bench.packaging $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE))
 
 completions: venv
 	@$(PY) packaging/completions.py

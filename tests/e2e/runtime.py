@@ -44,6 +44,7 @@ NODE = "gitops-run-node"
 REPO_NAME = "minio"
 PINNED_TAG = tomllib.loads((Path(__file__).parent / "versions.toml").read_text())[
     "minio"]["image"].rsplit(":", 1)[1]
+SERVICE_TTL = 2.0
 _pod_ips = (f"10.0.1.{i}" for i in itertools.cycle(range(2, 255)))
 
 
@@ -83,6 +84,7 @@ class Runtime:
         self.core = client.CoreV1Api()
         self.custom = client.CustomObjectsApi()
         self.pods: dict[str, Running] = {}  # by uid
+        self._services: dict[str, tuple[float, object]] = {}
         self.lock = threading.Lock()
 
     # --- pod lifecycle ------------------------------------------------------
@@ -298,7 +300,14 @@ class Runtime:
     # --- Service addresses, for the proxy ------------------------------------
 
     def resolve(self, host: str, port: int) -> tuple[str, int] | None:
-        svc = self.service(host)
+        # Services barely change: a short cache spares an API call per request
+        # (the proxy sees one per object Flux fetches); pods are looked up live.
+        cached = self._services.get(host)
+        if cached and time.monotonic() - cached[0] < SERVICE_TTL:
+            svc = cached[1]
+        else:
+            svc = self.service(host)
+            self._services[host] = (time.monotonic(), svc)
         if svc is None:
             return None
         target = None
@@ -354,6 +363,16 @@ def pipe(a: socket.socket, b: socket.socket) -> None:
                 pass
 
 
+def one_request(head: bytes) -> bytes:
+    """A plain-HTTP proxy connection may carry requests for many hosts (Go keys
+    such connections by proxy alone), but this proxy routes a connection by its
+    first request: ask for `Connection: close` so each request gets its own."""
+    header, sep, body = head.partition(b"\r\n\r\n")
+    lines = [line for line in header.split(b"\r\n")
+             if not line.lower().startswith((b"connection:", b"proxy-connection:"))]
+    return b"\r\n".join(lines + [b"Connection: close"]) + sep + body
+
+
 def make_proxy(runtime: Runtime, port: int) -> socketserver.ThreadingTCPServer:
     class Handler(socketserver.BaseRequestHandler):
         def handle(self):
@@ -381,16 +400,22 @@ def make_proxy(runtime: Runtime, port: int) -> socketserver.ThreadingTCPServer:
                 if rest:
                     up.sendall(rest)
             else:  # absolute-form requests are valid HTTP/1.1; MinIO takes them as they are
-                up.sendall(head)
+                up.sendall(one_request(head))
             t = threading.Thread(target=pipe, args=(up, conn), daemon=True)
             t.start()
             pipe(conn, up)
             t.join()
             up.close()
 
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    socketserver.ThreadingTCPServer.daemon_threads = True
-    return socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+    class Server(socketserver.ThreadingTCPServer):
+        allow_reuse_address = True
+        daemon_threads = True
+        # source-controller opens a burst of connections per Bucket fetch; with
+        # the default backlog of 5 the kernel drops their handshakes and they
+        # stall for seconds of SYN retransmits
+        request_queue_size = 1024
+
+    return Server(("127.0.0.1", port), Handler)
 
 
 def main() -> int:

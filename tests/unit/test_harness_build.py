@@ -1,6 +1,7 @@
 """The pure parts of the control-plane build: which replace directives of a
-program's go.mod carry over into the throwaway module that builds it."""
-from tests.e2e.build import _published_replaces, _staging_replaces
+program's go.mod carry over into the throwaway module that builds it, and
+that every pin in versions.toml has a build step."""
+from tests.e2e.build import PROGRAMS, STEP_PINS, STEPS, _published_replaces, _staging_replaces, pins
 
 GOMOD = """module example.com/ctl
 
@@ -37,3 +38,10 @@ def test_staging_modules_map_to_their_published_twins():
         "k8s.io/api => k8s.io/api v0.36.3",
         "k8s.io/client-go => k8s.io/client-go v0.36.3",
     ]
+
+
+def test_every_pin_is_built_and_krew_is_found_as_a_kubectl_plugin():
+    assert set(pins()) == set(STEPS) == set(STEP_PINS)
+    # `kubectl krew` runs the executable named kubectl-krew on PATH.
+    assert {"kubectl-krew", "validate-krew-manifest"} <= set(PROGRAMS)
+    assert pins()["krew"]["commands"] == ["cmd/krew", "cmd/validate-krew-manifest"]
