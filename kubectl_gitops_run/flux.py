@@ -70,9 +70,10 @@ def bucket_progress(obj: dict | None, revision: str, generation: int | None = No
     return Progress(WAITING, message(obj) if ready(obj) == "False" else "")
 
 
-def kustomization_progress(obj: dict | None, revision: str) -> Progress:
+def kustomization_progress(obj: dict | None, revision: str, token: str | None = None) -> Progress:
     """Done once `revision` is applied and Ready; failed once Flux has tried
-    exactly that revision and said why it is not Ready."""
+    exactly that revision and said why it is not Ready (in answer to the
+    reconcile request `token`, when given)."""
     if obj is None:
         return Progress(FAILED, "the Kustomization was deleted")
     status = obj.get("status") or {}
@@ -83,7 +84,9 @@ def kustomization_progress(obj: dict | None, revision: str) -> Progress:
     # attempt's verdict stands; plain Progressing is an attempt under way
     reconciling = condition(obj, "Reconciling") or {}
     trying = reconciling.get("status") == "True" and reconciling.get("reason") == "Progressing"
-    if status.get("lastAttemptedRevision") == revision and state == "False" and not trying:
+    answered = token is None or status.get("lastHandledReconcileAt") == token
+    if status.get("lastAttemptedRevision") == revision and state == "False" and not trying \
+            and answered:
         return Progress(FAILED, message(obj))
     return Progress(WAITING, message(obj) if state == "False" else "")
 

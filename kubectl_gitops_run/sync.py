@@ -110,10 +110,10 @@ class Syncer:
         for attempt in range(ATTEMPTS):
             try:
                 s3 = self.server.s3()
-                had = self._list(s3, active) if active else {}
+                had = (self._list(s3, active) if active else None) or {}
                 if had == local and bucket is not None:
                     if flux.artifact_revision(bucket) != revision:
-                        self._request(bucket)     # published earlier, not yet indexed
+                        self._request(self.name)     # published earlier, not yet indexed
                     return Result(plan(local, had), revision, len(local), snapshot.total_bytes)
                 bucket = self._await_spec_seen(bucket)
                 target = sess.other_slot(active)
@@ -128,25 +128,28 @@ class Syncer:
 
     # -- publishing ---------------------------------------------------------
 
-    def _list(self, s3, slot: str) -> dict[str, str]:
+    def _list(self, s3, slot: str) -> dict[str, str] | None:
+        """The slot's objects; None if it does not exist (a new bucket pod)."""
         from .s3 import S3Error
         try:
             return s3.list(slot)
         except S3Error as e:
             if e.code == "NoSuchBucket":
-                return {}
+                return None
             raise _down(e)
 
     def _fill(self, s3, slot: str, snapshot: Snapshot) -> None:
         from .s3 import S3Error
         local = snapshot.etags()
         try:
-            s3.ensure_bucket(slot)
-            todo = plan(local, self._list(s3, slot))
+            held = self._list(s3, slot)
+            if held is None:
+                s3.ensure_bucket(slot)
+            todo = plan(local, held or {})
             self._upload(s3, slot, snapshot, todo.upload)
             if todo.removed:
                 s3.delete(slot, todo.removed)
-            got = self._list(s3, slot)
+            got = self._list(s3, slot) or {}
         except S3Error as e:
             if e.code == "BadDigest":
                 raise _Changed(e.key) from None
@@ -208,9 +211,11 @@ class Syncer:
                      "spec": {"bucketName": slot}}
             self.kube.patch("Bucket", self.name, patch, self.namespace)
 
-    def _request(self, obj: dict, kind: str = "Bucket") -> None:
-        _, patch = flux.request_reconcile()
-        self.kube.patch(kind, obj["metadata"]["name"], patch, self.namespace)
+    def _request(self, name: str, kind: str = "Bucket") -> str:
+        """Ask Flux to reconcile now; returns the request's token."""
+        token, patch = flux.request_reconcile()
+        self.kube.patch(kind, name, patch, self.namespace)
+        return token
 
     # -- waiting for Flux -----------------------------------------------------
 
@@ -218,22 +223,27 @@ class Syncer:
         """Wait until the Bucket holds `revision` and the Kustomization applied it;
         returns the number of objects applied."""
         self._wait("Bucket", lambda obj: flux.bucket_progress(obj, revision), revision)
-        ks = self._wait("Kustomization", lambda obj: flux.kustomization_progress(obj, revision),
-                        revision)
+        ks = self.kube.get("Kustomization", self.name, self.namespace)
+        if ks is None:
+            raise self._missing("Kustomization")
+        if flux.kustomization_progress(ks, revision).state == flux.DONE:
+            return flux.applied_count(ks)
+        # a failure Flux reported before this request is no verdict on this sync
+        token = self._request(self.name, "Kustomization")
+        ks = self._wait("Kustomization",
+                        lambda obj: flux.kustomization_progress(obj, revision, token), revision)
         return flux.applied_count(ks)
 
     def _wait(self, kind: str, progress, revision: str) -> dict:
-        deadline = time.monotonic() + self.timeout
-        requested = time.monotonic() if kind == "Bucket" else 0.0
+        deadline = requested = time.monotonic()
+        deadline += self.timeout
         last = flux.Progress(flux.WAITING)
         while True:
             if self.cancel.is_set():
                 raise Cancelled()
             obj = self.kube.get(kind, self.name, self.namespace)
             if obj is None:
-                raise UserError(f"{kind} {self.namespace}/{self.name} of session "
-                                f"{self.session!r} is missing; run `kubectl gitops-run up` "
-                                f"to repair the session")
+                raise self._missing(kind)
             last = progress(obj)
             if last.state == flux.DONE:
                 return obj
@@ -246,10 +256,15 @@ class Syncer:
                 raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
                                 f"{self.namespace}/{self.name} to reach revision "
                                 f"{revision[:15]}{why}")
-            if now - requested >= RE_REQUEST:
-                self._request(obj, kind)
+            if kind == "Bucket" and now - requested >= RE_REQUEST:
+                self._request(self.name, kind)
                 requested = now
             self.cancel.wait(POLL)
+
+
+    def _missing(self, kind: str) -> UserError:
+        return UserError(f"{kind} {self.namespace}/{self.name} of session {self.session!r} is "
+                         f"missing; run `kubectl gitops-run up` to repair the session")
 
 
 class _S3Down(Exception):

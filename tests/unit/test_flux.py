@@ -187,3 +187,10 @@ def test_kustomization_failed_while_flux_retries_is_failed():
                              "ReconciliationFailed")])
     assert flux.kustomization_progress(o, REV) == \
         flux.Progress(FAILED, "ConfigMap/ns/bad dry-run failed")
+
+
+def test_kustomization_failure_before_our_request_is_no_verdict():
+    o = obj(lastAppliedRevision=OLD, lastAttemptedRevision=REV, lastHandledReconcileAt="t1",
+            conditions=[cond("Ready", "False", "namespace missing", "ReconciliationFailed")])
+    assert flux.kustomization_progress(o, REV, "t2").state == WAITING
+    assert flux.kustomization_progress(o, REV, "t1").state == FAILED
