@@ -180,7 +180,7 @@ class Syncer:
         bar.done()
 
     def _await_spec_seen(self, bucket: dict | None) -> dict | None:
-        """Wait until source-controller has observed the Bucket's current spec, so
+        """Wait until source-controller works from the Bucket's current spec, so
         it no longer reads the slot we are about to write."""
         if bucket is None or _spec_seen(bucket):
             return bucket
@@ -278,10 +278,12 @@ def _down(e) -> Exception:
 
 
 def _spec_seen(bucket: dict) -> bool:
-    generation = bucket["metadata"].get("generation", 0)
+    """Has source-controller finished a reconcile of the current spec? Only
+    status.observedGeneration says so: the generation on a condition is no
+    proof (the torn-sync test caught revisions built from a slot being written
+    while a condition already named the new generation)."""
     observed = (bucket.get("status") or {}).get("observedGeneration", -1)
-    ready = flux.condition(bucket) or {}
-    return max(observed, ready.get("observedGeneration", -1)) >= generation
+    return observed >= bucket["metadata"].get("generation", 0)
 
 
 class _Progress:
