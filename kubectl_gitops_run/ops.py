@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from . import catalog, flux
+from . import catalog, digests, flux
 from . import session as sess
 from .bucketserver import BucketServer
 from .errors import UsageError, UserError
@@ -40,9 +40,13 @@ class Options:
 
 def scanner(source: str, max_file_size: int, cache: dict | None = None) -> Callable[[], Snapshot]:
     """Scan and validate: every YAML file must parse before anything is uploaded.
-    `cache` keeps file digests between scans (watch mode)."""
+    File digests are kept between scans in `cache`, and between commands on disk."""
+    if cache is None:
+        cache = digests.load(source)
+
     def run() -> Snapshot:
         snapshot = scan(source, max_file_size=max_file_size, cache=cache)
+        digests.save(source, cache)
         check_yaml(snapshot)
         return snapshot
     return run

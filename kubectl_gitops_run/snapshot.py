@@ -148,7 +148,7 @@ class IgnoreRules:
 def scan(root: str | os.PathLike, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
          cache: dict | None = None) -> Snapshot:
     """Snapshot the files of `root` that Flux would index. `cache` (kept by the
-    caller between scans) maps path -> (mtime_ns, size, ino, md5)."""
+    caller between scans) maps path -> (mtime_ns, size, ino, ctime_ns, md5)."""
     shown = os.fspath(root)
     if not os.path.exists(shown):
         raise SnapshotError(f"directory {shown} does not exist")
@@ -223,10 +223,11 @@ def _md5(key: str, path: str, st: os.stat_result, cache: dict | None,
          racy_after: int) -> tuple[str, int] | None:
     """(md5, size) of a file, from `cache` when its stat is unchanged; None if
     the file vanished."""
-    sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+    # ctime too: tools that restore an mtime (cp -p, rsync -t) cannot restore it
+    sig = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
     hit = cache.get(path) if cache is not None else None
-    if hit is not None and tuple(hit[:3]) == sig:
-        return hit[3], st.st_size
+    if hit is not None and tuple(hit[:4]) == sig:
+        return hit[4], st.st_size
     h, size = hashlib.md5(usedforsecurity=False), 0
     try:
         with open(path, "rb") as f:

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kubernetes import client, config, watch
+
+from tests.e2e.cluster import free_port
 from kubernetes.client.rest import ApiException
 
 NODE = "gitops-run-node"
@@ -57,12 +59,6 @@ def image_repo_and_tag(image: str) -> tuple[str, str]:
     if "/" in tag or not name:  # "host:port/repo" without a tag
         name, tag = image, "latest"
     return name.rsplit("/", 1)[-1], tag
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

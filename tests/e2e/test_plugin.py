@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kubectl_gitops_run.snapshot import scan
+from tests.e2e.cluster import free_port
 from tests.e2e.conftest import run_plugin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -210,29 +211,14 @@ def test_context_guard(cluster, namespace, app, tmp_path):
 
 def test_unreachable_and_missing_kubeconfig(cluster, tmp_path):
     cfg = yaml.safe_load(cluster.kubeconfig.read_text())
-    with socketless_port() as port:
-        cfg["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
-        kc = tmp_path / "kubeconfig"
-        kc.write_text(yaml.safe_dump(cfg))
-        line = failed(cluster, "ls", "--kubeconfig", str(kc))
+    # a loopback port with nothing listening on it
+    cfg["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    kc = tmp_path / "kubeconfig"
+    kc.write_text(yaml.safe_dump(cfg))
+    line = failed(cluster, "ls", "--kubeconfig", str(kc))
     assert "cannot reach the Kubernetes API server" in line and "Connection refused" in line
     line = failed(cluster, "ls", "--kubeconfig", str(tmp_path / "missing"))
     assert "no kubeconfig found" in line
-
-
-class socketless_port:
-    """A loopback port with nothing listening on it."""
-
-    def __enter__(self):
-        import socket
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        self.port = s.getsockname()[1]
-        s.close()
-        return self.port
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_forbidden_names_verb_and_resource(cluster, kubectl, namespace, tmp_path):

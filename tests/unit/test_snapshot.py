@@ -362,9 +362,9 @@ def test_cache_gives_the_same_result_and_is_used(tmp_path):
     first = scan(tmp_path, cache=cache)
     assert first == scan(tmp_path)
     path = str(tmp_path / "a.yaml")
-    assert cache[path][3] == md5(b"a: 1\n") and len(cache) == 2
+    assert cache[path][4] == md5(b"a: 1\n") and len(cache) == 2
     # Prove a hit skips reading: a forged digest with the same stat comes back.
-    cache[path] = (*cache[path][:3], "f" * 32)
+    cache[path] = (*cache[path][:4], "f" * 32)
     assert scan(tmp_path, cache=cache).entries["a.yaml"].md5 == "f" * 32
 
 
