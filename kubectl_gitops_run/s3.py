@@ -188,7 +188,8 @@ class S3:
             if 200 <= resp.status_code < 300:
                 return resp
             code, message = parse_error(resp.content)
-            if not last and (resp.status_code >= 500 or code in RETRY_CODES):
+            # 499: MinIO saw the client go (a tunnel cut mid-request): send it again
+            if not last and (resp.status_code >= 499 or code in RETRY_CODES):
                 log.debug("%s: HTTP %s %s, retrying", what, resp.status_code, code)
                 time.sleep(RETRY_DELAYS[attempt])
                 continue

@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 UPLOAD_WORKERS = 16
 ATTEMPTS = 3                # publishing survives this many dead tunnels or bucket pods
-RE_REQUEST = 10.0           # seconds between reconcile requests while waiting
 POLL = 0.1
 
 
@@ -235,8 +234,9 @@ class Syncer:
         return flux.applied_count(ks)
 
     def _wait(self, kind: str, progress, revision: str) -> dict:
-        deadline = requested = time.monotonic()
-        deadline += self.timeout
+        # no repeated reconcile requests: each makes source-controller list (and
+        # maybe fetch) the whole bucket again, which slows the next sync
+        deadline = time.monotonic() + self.timeout
         last = flux.Progress(flux.WAITING)
         while True:
             if self.cancel.is_set():
@@ -256,9 +256,6 @@ class Syncer:
                 raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
                                 f"{self.namespace}/{self.name} to reach revision "
                                 f"{revision[:15]}{why}")
-            if kind == "Bucket" and now - requested >= RE_REQUEST:
-                self._request(self.name, kind)
-                requested = now
             self.cancel.wait(POLL)
 
 
@@ -272,9 +269,10 @@ class _S3Down(Exception):
 
 
 def _down(e) -> Exception:
-    """A dead tunnel or bucket pod (no HTTP status) can be reconnected; any
-    other S3 failure is the user's to see."""
-    return _S3Down(str(e)) if e.status is None else UserError(str(e))
+    """A dead tunnel or bucket pod (no HTTP status, a dropped client, a server
+    error that outlived the retries) can be reconnected; any other S3 failure
+    is the user's to see."""
+    return _S3Down(str(e)) if e.status is None or e.status >= 499 else UserError(str(e))
 
 
 def _spec_seen(bucket: dict) -> bool:
