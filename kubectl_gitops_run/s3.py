@@ -26,6 +26,7 @@ DELETE_BATCH = 1000          # DeleteObjects accepts at most 1000 keys
 POOL_SIZE = 24               # ~16 upload workers plus listings
 TIMEOUT = (5.0, 20.0)        # (connect, read) seconds, on every request
 RETRY_DELAYS = (0.1, 0.3, 0.7, 1.5)   # pauses between attempts: 5 attempts in all
+IDLE_REUSE = 3.0             # seconds an idle pooled connection is trusted
 RETRY_CODES = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout",
                "XMinioServerNotInitialized"}
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
@@ -149,6 +150,8 @@ class S3:
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE)
         self._http.mount("http://", adapter)
         self._http.mount("https://", adapter)
+        self._used = time.monotonic()
+        self._idle_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"S3({self.endpoint!r})"
@@ -168,6 +171,12 @@ class S3:
               data: bytes | None = None, headers: dict | None = None) -> requests.Response:
         """Send one signed request, retrying connection errors and 5xx; return a 2xx
         response, else raise S3Error."""
+        with self._idle_lock:
+            if time.monotonic() - self._used > IDLE_REUSE:
+                # A port-forward tunnel that sat idle may be dead without saying so:
+                # a request sent into it would wait for the whole read timeout.
+                self._http.close()          # the pools reopen on the next request
+            self._used = time.monotonic()
         timeouts = 0
         for attempt in range(len(RETRY_DELAYS) + 1):
             last = attempt == len(RETRY_DELAYS)
@@ -185,6 +194,7 @@ class S3:
                 log.debug("%s: %s, retrying", what, type(e).__name__)
                 time.sleep(RETRY_DELAYS[attempt])
                 continue
+            self._used = time.monotonic()
             if 200 <= resp.status_code < 300:
                 return resp
             code, message = parse_error(resp.content)

@@ -109,14 +109,18 @@ class Syncer:
         for attempt in range(ATTEMPTS):
             try:
                 s3 = self.server.s3()
-                had = (self._list(s3, active) if active else None) or {}
+                target = sess.other_slot(active)
+                # both listings at once: the target's is needed unless nothing changed
+                with ThreadPoolExecutor(2) as pool:
+                    listings = pool.map(lambda slot: slot and self._list(s3, slot),
+                                        (active, target))
+                had, held = (listing or {} for listing in listings)
                 if had == local and bucket is not None:
                     if flux.artifact_revision(bucket) != revision:
                         self._request(self.name)     # published earlier, not yet indexed
                     return Result(plan(local, had), revision, len(local), snapshot.total_bytes)
                 bucket = self._await_spec_seen(bucket)
-                target = sess.other_slot(active)
-                self._fill(s3, target, snapshot)
+                self._fill(s3, target, held, snapshot)
                 break
             except _S3Down as e:
                 if attempt == ATTEMPTS - 1:
@@ -137,14 +141,14 @@ class Syncer:
                 return None
             raise _down(e)
 
-    def _fill(self, s3, slot: str, snapshot: Snapshot) -> None:
+    def _fill(self, s3, slot: str, held: dict[str, str], snapshot: Snapshot) -> None:
+        """Make `slot` (now holding `held`) hold exactly the snapshot, and check it."""
         from .s3 import S3Error
         local = snapshot.etags()
         try:
-            held = self._list(s3, slot)
-            if held is None:
-                s3.ensure_bucket(slot)
-            todo = plan(local, held or {})
+            if not held:
+                s3.ensure_bucket(slot)      # a new bucket pod has none
+            todo = plan(local, held)
             self._upload(s3, slot, snapshot, todo.upload)
             if todo.removed:
                 s3.delete(slot, todo.removed)
