@@ -13,6 +13,7 @@ import getpass
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -50,6 +51,12 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None) -> Calla
         check_yaml(snapshot)
         return snapshot
     return run
+
+
+def _say(opts: Options, message: str) -> None:
+    """What a long command is waiting for, on a terminal only (scripts stay quiet)."""
+    if opts.progress and sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
 
 
 def check_context(kube: Kube, allowed: tuple[str, ...]) -> None:
@@ -124,11 +131,14 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "", t
         kube.apply(sess.bucket(spec, slot if slot in sess.SLOTS else sess.SLOTS[0], facts))
 
     with BucketServer(kube, ns, name, timeout=opts.timeout) as server:
+        _say(opts, f"waiting for the bucket server of session {name}...")
+        server.s3()
         syncer = Syncer(kube, ns, name, server, timeout=opts.timeout, progress=opts.progress)
         with _lease(kube, ns, name, wait=True, timeout=opts.timeout):
             result = syncer.sync(scan_source, wait=False, spec=spec)
         kube.apply(sess.kustomization(spec))
         if opts.wait:
+            _say(opts, f"waiting for Flux to apply revision {result.revision[:15]}...")
             result.applied = syncer.wait_applied(result.revision)
     result.elapsed = time.monotonic() - start
     return result
