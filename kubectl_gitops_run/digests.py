@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 VERSION = 1
+MAX_AGE = 30 * 24 * 3600     # seconds
 
 
 def cache_file(source: str) -> Path:
@@ -38,9 +40,21 @@ def save(source: str, cache: dict) -> None:
     doc = {"version": VERSION, "source": os.path.abspath(source), "files": cache}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
+        if not path.exists():
+            prune(path.parent)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(doc, separators=(",", ":")))
         os.replace(tmp, path)     # readers see the old file or the new, never half
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def prune(directory: Path, max_age: float = MAX_AGE) -> None:
+    """Forget the digests of source directories not synced for a month (a
+    new one is a good moment: it is rare)."""
+    now = time.time()
+    for old in directory.glob("*.json"):
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > max_age:
+                old.unlink()

@@ -47,3 +47,17 @@ def test_unwritable_cache_is_no_error(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))    # a file where a dir should be
     digests.save(str(tmp_path), {"p": (1, 2, 3, 4, "m")})
     assert digests.load(str(tmp_path)) == {}
+
+
+def test_a_new_source_prunes_month_old_digests(tmp_path, monkeypatch):
+    import os
+    import time
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    digests.save(str(tmp_path / "old"), {})
+    digests.save(str(tmp_path / "recent"), {})
+    old, recent = digests.cache_file(str(tmp_path / "old")), digests.cache_file(str(tmp_path / "recent"))
+    month_ago = time.time() - 31 * 24 * 3600
+    os.utime(old, (month_ago, month_ago))
+    digests.save(str(tmp_path / "new"), {})
+    assert not old.exists() and recent.exists()
+    assert digests.cache_file(str(tmp_path / "new")).exists()
