@@ -23,6 +23,7 @@ from . import session as sess
 from .bucketserver import BucketServer
 from .errors import UsageError, UserError
 from .kube import KINDS, ApiError, Kube, is_local
+from .printers import short_revision
 from .snapshot import DEFAULT_MAX_FILE_SIZE, Snapshot, check_yaml, scan
 from .sync import Result, Syncer
 
@@ -46,8 +47,10 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None) -> Calla
         cache = digests.load(source)
 
     def run() -> Snapshot:
+        before = dict(cache)
         snapshot = scan(source, max_file_size=max_file_size, cache=cache)
-        digests.save(source, cache)
+        if cache != before:     # unchanged on most syncs: spare the write
+            digests.save(source, cache)
         check_yaml(snapshot)
         return snapshot
     return run
@@ -94,7 +97,8 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "", t
        opts: Options = Options()) -> Result:
     start = time.monotonic()
     scan_source = scanner(source, opts.max_file_size)
-    scan_source()           # bad input fails before the cluster is touched
+    scan_source()           # bad input fails before the cluster is touched (scanned
+    # again when the bucket server is up: waiting for it may take minutes)
     if path and not os.path.isdir(os.path.join(source, path)):
         raise UsageError(f"--path {path!r} is not a directory inside {source}")
     kube = connect()
@@ -138,28 +142,25 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "", t
             result = syncer.sync(scan_source, wait=False, spec=spec)
         kube.apply(sess.kustomization(spec))
         if opts.wait:
-            _say(opts, f"waiting for Flux to apply revision {result.revision[:15]}...")
+            _say(opts, f"waiting for Flux to apply revision {short_revision(result.revision)}...")
             result.applied = syncer.wait_applied(result.revision)
     result.elapsed = time.monotonic() - start
     return result
 
 
+@contextlib.contextmanager
 def _lease(kube: Kube, namespace: str, session: str, wait: bool, timeout: float):
+    """Hold the session's sync Lease: one sync at a time across shells."""
     from .lease import LeaseHeld, SyncLease
-
-    class Held:
-        def __enter__(self):
-            self.lease = SyncLease(kube.api_client, namespace, session)
-            try:
-                self.lease.acquire(wait=wait, timeout=timeout)
-            except LeaseHeld as e:
-                raise UserError(str(e)) from None
-            return self.lease
-
-        def __exit__(self, *exc):
-            self.lease.release()
-
-    return Held()
+    lease = SyncLease(kube.api_client, namespace, session)
+    try:
+        lease.acquire(wait=wait, timeout=timeout)
+    except LeaseHeld as e:
+        raise UserError(str(e)) from None
+    try:
+        yield lease
+    finally:
+        lease.release()
 
 
 def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None) -> list[dict]:
@@ -208,22 +209,22 @@ def sync(kube: Kube, name: str, source: str, opts: Options, *,
     between syncs."""
     start, ns = time.monotonic(), kube.namespace
     scan_source = scanner(source, opts.max_file_size, cache)
-    scan_source()           # fail on bad input before touching the bucket
+    first = scan_source()   # fail on bad input before touching the bucket
     with contextlib.ExitStack() as stack:
         if server is None:
             server = stack.enter_context(BucketServer(kube, ns, name, timeout=opts.timeout))
         syncer = Syncer(kube, ns, name, server, timeout=opts.timeout, cancel=cancel,
                         progress=opts.progress)
         with _lease(kube, ns, name, wait=opts.wait, timeout=opts.timeout):
-            result = syncer.sync(scan_source, wait=False)
+            result = syncer.sync(scan_source, wait=False, first=first)
         if opts.wait:
             result.applied = syncer.wait_applied(result.revision)
     result.elapsed = time.monotonic() - start
     return result
 
 
-def down(kube: Kube, name: str, *, keep_workloads: bool = False, timeout: float = 300,
-) -> list[str]:
+def down(kube: Kube, name: str, *, keep_workloads: bool = False,
+         timeout: float = 300) -> list[str]:
     """Remove one session: the Kustomization first (so Flux prunes what it
     applied, unless keep_workloads), then the rest. Returns the kinds removed."""
     from .lease import lease_name

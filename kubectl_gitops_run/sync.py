@@ -28,6 +28,7 @@ from . import session as sess
 from .bucketserver import BucketServer
 from .errors import UserError
 from .kube import Kube
+from .printers import short_revision
 from .snapshot import Plan, Snapshot, plan
 
 log = logging.getLogger(__name__)
@@ -77,11 +78,12 @@ class Syncer:
     # -- the whole sync ------------------------------------------------------
 
     def sync(self, scan: Callable[[], Snapshot], *, wait: bool = True,
-             spec: sess.Spec | None = None) -> Result:
-        """`spec` (from `up`) lets a missing Bucket be created; `sync` needs one."""
+             spec: sess.Spec | None = None, first: Snapshot | None = None) -> Result:
+        """`spec` (from `up`) lets a missing Bucket be created; `sync` needs one.
+        `first`: a snapshot the caller just took, used instead of a first scan."""
         start = time.monotonic()
-        for _ in range(ATTEMPTS):
-            snapshot = scan()
+        for attempt in range(ATTEMPTS):
+            snapshot = first if attempt == 0 and first is not None else scan()
             try:
                 result = self.publish(snapshot, spec)
                 break
@@ -252,14 +254,14 @@ class Syncer:
             if last.state == flux.DONE:
                 return obj
             if last.state == flux.FAILED:
-                raise UserError(f"Flux could not apply revision {revision[:15]}: "
+                raise UserError(f"Flux could not apply revision {short_revision(revision)}: "
                                 f"{kind} {self.namespace}/{self.name}: {last.message}")
             now = time.monotonic()
             if now >= deadline:
                 why = f": {last.message}" if last.message else ""
                 raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
                                 f"{self.namespace}/{self.name} to reach revision "
-                                f"{revision[:15]}{why}")
+                                f"{short_revision(revision)}{why}")
             self.cancel.wait(POLL)
 
 

@@ -8,6 +8,7 @@ Ctrl-C stops watching and leaves the session in place.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime
 from typing import Callable
@@ -36,8 +37,7 @@ def watch(kube, name: str, source: str, opts: ops.Options,
     from .watch import TreeWatcher
     cache: dict = {}
     cancel = threading.Event()
-    opts = ops.Options(timeout=opts.timeout, wait=opts.wait, max_file_size=opts.max_file_size,
-                       progress=False)
+    opts = dataclasses.replace(opts, progress=False)     # one line per cycle, no bars
     with BucketServer(kube, kube.namespace, name, timeout=opts.timeout) as server, \
             TreeWatcher(source, ignored=IgnoreRules(source)) as watcher:
         echo(f"watching {source} for session {name} in namespace {kube.namespace} "
