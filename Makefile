@@ -1,7 +1,7 @@
 # The README's two commands are `eval "$(make -s dev-cluster)"` and `make test`.
 # Everything they need is installed or built from here: a venv with the plugin
-# and its test deps, and the control plane's programs (tests/e2e/build.py, into
-# a cache outside the repo keyed by tests/e2e/versions.toml).
+# and its test deps, and the control plane's programs (devcluster/build.py, into
+# a cache outside the repo keyed by devcluster/versions.toml).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,15 +19,15 @@ $(STAMP):
 	@touch $@
 
 e2e-bins: venv
-	@$(PY) -m tests.e2e.build >/dev/null
+	@$(PY) -m devcluster.build >/dev/null
 
 # Last two lines on stdout: export KUBECONFIG=... and export PATH=...
 dev-cluster: e2e-bins
-	@$(PY) -m tests.e2e.cluster up $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE))
+	@$(PY) -m devcluster.cluster up $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE))
 
 dev-cluster-down:
-	@if [ -x $(PY) ]; then $(PY) -m tests.e2e.cluster down $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE)); \
-	else $(PYTHON) -m tests.e2e.cluster down; fi
+	@if [ -x $(PY) ]; then $(PY) -m devcluster.cluster down $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE)); \
+	else $(PYTHON) -m devcluster.cluster down; fi
 
 test: e2e-bins completion-shells
 	$(PY) -m pytest tests
@@ -64,7 +64,7 @@ dist: venv completions
 
 dist-check: e2e-bins
 	@test -f dist/gitops-run.yaml || { echo "dist/gitops-run.yaml is missing: run make dist" >&2; exit 1; }
-	@KREW_NO_UPGRADE_CHECK=1 "$$($(PY) -m tests.e2e.build --print-bin)/validate-krew-manifest" \
+	@KREW_NO_UPGRADE_CHECK=1 "$$($(PY) -m devcluster.build --print-bin)/validate-krew-manifest" \
 		-manifest dist/gitops-run.yaml -skip-install
 
 bench-packaging: e2e-bins

@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.e2e import build
-from tests.e2e.cluster import Cluster
+from devcluster import build
+from devcluster.cluster import Cluster
 
 EXE = str(Path(sys.executable).parent / "kubectl-gitops_run")
 

@@ -15,10 +15,10 @@ import os
 import statistics
 import tempfile
 import time
-import tomllib
 from pathlib import Path
 
-from tests.e2e.cluster import Cluster
+from devcluster.build import pins
+from devcluster.cluster import Cluster
 
 
 def tree_pids(roots: list[int]) -> list[int]:
@@ -50,7 +50,7 @@ def peak_rss_mib(pids: list[int]) -> dict[str, float]:
 
 
 def workload(c: Cluster) -> None:
-    image = tomllib.loads(Path("tests/e2e/versions.toml").read_text())["minio"]["image"]
+    image = pins()["minio"]["image"]
     c.kubectl("create", "deployment", "web", "--image=example.invalid/web:1")
     c.kubectl("create", "deployment", "bucket", f"--image={image}", "--", "minio", "server", "/data")
     c.kubectl("set", "env", "deployment/bucket", "MINIO_ROOT_USER=benchuser", "MINIO_ROOT_PASSWORD=benchpassword")

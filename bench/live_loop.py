@@ -53,7 +53,7 @@ def make_tree(root: Path, files: int) -> None:
 
 
 def watch_latency(cluster, ns: str, tmp: Path, kube, edits: int) -> dict:
-    from kubectl_gitops_run.snapshot import scan
+    from kubectl_gitops_run.adapters.scanner import scan
     tree = tmp / "lat"
     make_tree(tree, 1)
     subprocess.run([EXE, "up", str(tree), "-n", ns, "--name", "lat"], env=cluster.env(),
@@ -109,8 +109,8 @@ def rclone_env(endpoint: str, creds: dict) -> dict:
 
 def against_rclone(cluster, ns: str, tmp: Path, kube, files: int, rclone: str) -> dict:
     from kubectl_gitops_run import ops
-    from kubectl_gitops_run.bucketserver import BucketServer
-    from kubectl_gitops_run.sync import Syncer
+    from kubectl_gitops_run.adapters.bucketserver import BucketServer
+    from kubectl_gitops_run.ops.publish import Syncer
     name = f"r{files}"
     tree = tmp / name
     make_tree(tree, 1)
@@ -189,7 +189,7 @@ def main() -> int:
     ap.add_argument("--state-dir", type=Path)
     ap.add_argument("--skip-rclone", action="store_true")
     args = ap.parse_args()
-    from kubectl_gitops_run.kube import connect
+    from kubectl_gitops_run.adapters.kube import connect
     figures: dict = {}
     with local_cluster(args.state_dir) as (cluster, ns, tmp):
         kube = connect(str(cluster.state.kubeconfig), None, ns)

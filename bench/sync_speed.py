@@ -55,9 +55,9 @@ def main() -> int:
 
         # one changed file: the plugin's part in-process, then the whole command
         from kubectl_gitops_run import ops
-        from kubectl_gitops_run.bucketserver import BucketServer
-        from kubectl_gitops_run.kube import connect
-        from kubectl_gitops_run.sync import Syncer
+        from kubectl_gitops_run.adapters.bucketserver import BucketServer
+        from kubectl_gitops_run.adapters.kube import connect
+        from kubectl_gitops_run.ops.publish import Syncer
         kube = connect(str(cluster.state.kubeconfig), None, ns)
         own = []
         with BucketServer(kube, ns, "bench") as server:

@@ -12,7 +12,7 @@ description, a `v`-prefixed semantic version, and for every platform a uri,
 a 64-hex sha256, a bin, well-formed `files` and a selector that uses only
 `os` and `arch` and matches some platform krew knows; no two platforms may
 match the same os/arch. The real `validate-krew-manifest` (built from the Go
-module proxy by tests/e2e/build.py) is what decides: tests/e2e/test_packaging.py
+module proxy by devcluster/build.py) is what decides: tests/e2e/test_packaging.py
 runs it on the rendered manifest and checks that it rejects everything this
 restatement rejects.
 """

@@ -1,3 +1,5 @@
+import sys
+
 from kubectl_gitops_run.cli import main
 
-main()
+sys.exit(main())

@@ -13,7 +13,7 @@ import sys
 
 BUILD_ID = "@BUILD_ID@"
 ENTRY_POINT = "@ENTRY_POINT@"
-COMPLETE_ENTRY_POINT = "kubectl_gitops_run.completion:main"
+COMPLETE_ENTRY_POINT = "kubectl_gitops_run.cli.completion:main"
 
 # Environment knobs (documented in the README):
 #   KUBECTL_GITOPS_RUN_CACHE     cache root (default $XDG_CACHE_HOME or ~/.cache,

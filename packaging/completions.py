@@ -2,7 +2,7 @@
 
     python packaging/completions.py [--check]
 
-The scripts come from kubectl_gitops_run.completion.script(), the same text
+The scripts come from kubectl_gitops_run.cli.completion.script(), the same text
 `kubectl gitops-run completion SHELL` prints; --check exits 1 when a committed
 script differs from it. completions/kubectl_complete-gitops_run (the helper
 kubectl runs) is a hand-written file and is not generated.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from kubectl_gitops_run.completion import script  # noqa: E402
+from kubectl_gitops_run.cli.completion import script  # noqa: E402
 
 FILES = {"bash": "kubectl-gitops_run.bash", "zsh": "_kubectl-gitops_run",
          "fish": "kubectl-gitops_run.fish"}

@@ -1,4 +1,5 @@
-"""Fixtures for tests that talk to the real local control plane (cluster.py).
+"""Fixtures for tests that talk to the real local control plane
+(devcluster/cluster.py).
 
 `cluster` starts a private control plane for the test session in a temporary
 state dir (or, with GITOPS_RUN_E2E_STATE=<dir>, reuses a running dev cluster
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import build
-from tests.e2e.cluster import CONTEXT, Cluster
+from devcluster import build
+from devcluster.cluster import CONTEXT, Cluster
 
 
 @dataclass

@@ -9,15 +9,15 @@ import socket
 import subprocess
 import threading
 import time
-import tomllib
-from pathlib import Path
 
 import pytest
 import requests
 import yaml
 from requests_aws4auth import AWS4Auth
 
-BUCKET_IMAGE = tomllib.loads((Path(__file__).parent / "versions.toml").read_text())["minio"]["image"]
+from devcluster.build import pins
+
+BUCKET_IMAGE = pins()["minio"]["image"]
 
 
 def wait_for(what, fn, timeout=60.0, interval=0.2):

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from kubectl_gitops_run.lease import LeaseHeld, SyncLease, lease_name
+from kubectl_gitops_run.adapters.lease import SyncLease
+from kubectl_gitops_run.core.naming import lease_name
+from kubectl_gitops_run.errors import LeaseHeld
 
 REPO = Path(__file__).resolve().parents[2]
 SESSION = "demo"
@@ -112,7 +114,7 @@ def test_no_wait_names_the_holder(make):
 HOLD_AND_HANG = """
 import sys, time
 from kubernetes import client, config
-from kubectl_gitops_run.lease import SyncLease
+from kubectl_gitops_run.adapters.lease import SyncLease
 cfg = client.Configuration()
 config.load_kube_config(sys.argv[1], client_configuration=cfg)
 lease = SyncLease(client.ApiClient(cfg), sys.argv[2], sys.argv[3], duration=int(sys.argv[4]))

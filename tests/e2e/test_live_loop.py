@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from kubectl_gitops_run import ops
-from kubectl_gitops_run.bucketserver import BucketServer
-from kubectl_gitops_run.kube import connect
-from kubectl_gitops_run.snapshot import scan
-from kubectl_gitops_run.sync import Syncer
+from kubectl_gitops_run.adapters.bucketserver import BucketServer
+from kubectl_gitops_run.adapters.kube import connect
+from kubectl_gitops_run.adapters.scanner import scan
+from kubectl_gitops_run.ops.publish import Syncer
 from tests.e2e.conftest import run_plugin
 from tests.e2e.test_plugin import get, ok, wait_for
 
@@ -220,8 +220,8 @@ def test_emptied_bucket_is_restored(cluster, kubectl, namespace, session):
 
 def test_two_syncs_are_serialized(cluster, namespace, session):
     kube, tree = session
-    from kubectl_gitops_run.lease import SyncLease
-    lease = SyncLease(kube.api_client, namespace, "live", identity="someone@elsewhere pid 1")
+    from kubectl_gitops_run.adapters.lease import SyncLease
+    lease = SyncLease(kube, namespace, "live", identity="someone@elsewhere pid 1")
     lease.acquire()
     try:
         (tree / "keep0.yaml").write_text(configmap("keep0", "serial"))

@@ -2,8 +2,8 @@
 rendered krew manifest; then krew itself checks and installs them.
 
 krew and its validate-krew-manifest are built from the Go module proxy
-(sigs.k8s.io/krew, pinned in tests/e2e/versions.toml, cached with the control
-plane's programs by tests/e2e/build.py; krew is installed there as
+(sigs.k8s.io/krew, pinned in devcluster/versions.toml, cached with the control
+plane's programs by devcluster/build.py; krew is installed there as
 kubectl-krew, so `kubectl krew` finds it). validate-krew-manifest checks
 dist/gitops-run.yaml, and installs a copy rendered for a release server on
 127.0.0.1 on every platform; it also rejects each broken manifest that
@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e import build as harness
+from devcluster import build as harness
 
 ROOT = Path(__file__).resolve().parents[2]
 PROG = "kubectl-gitops_run"
@@ -252,7 +252,7 @@ def clean_path(*first: Path) -> str:
 # given --manifest or --no-update-index), to download manifests and archives
 # (not with --archive; here only from the loopback server below) and for its
 # upgrade check (never in a build without a release tag, which is how
-# tests/e2e/build.py builds it; KREW_NO_UPGRADE_CHECK besides). Anything that
+# devcluster/build.py builds it; KREW_NO_UPGRADE_CHECK besides). Anything that
 # slips through goes to this proxy, a closed port on 127.0.0.1: it fails and
 # never leaves the machine. Go never proxies loopback addresses.
 OFFLINE = {"KREW_NO_UPGRADE_CHECK": "1",

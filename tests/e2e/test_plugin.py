@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kubectl_gitops_run.snapshot import scan
-from tests.e2e.cluster import free_port
+from kubectl_gitops_run.adapters.scanner import scan
+from devcluster.cluster import free_port
 from tests.e2e.conftest import run_plugin
 
 REPO = Path(__file__).resolve().parents[2]

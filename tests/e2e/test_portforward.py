@@ -11,17 +11,18 @@ import subprocess
 import sys
 import threading
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from kubectl_gitops_run.portforward import PortForward
-from kubectl_gitops_run.s3 import S3, S3Error
+from devcluster.build import pins
+from kubectl_gitops_run.adapters.portforward import PortForward
+from kubectl_gitops_run.adapters.s3 import S3
+from kubectl_gitops_run.errors import S3Error
 
-VERSIONS = tomllib.loads((Path(__file__).parent / "versions.toml").read_text())
+VERSIONS = pins()
 BUCKET_IMAGE = VERSIONS["minio"]["image"]
 OUR_THREADS = ("port-forward", "Kubernetes port forward proxy")
 
@@ -287,7 +288,7 @@ def test_connections_dropped_mid_upload_are_retried(
 
 
 def test_importing_the_adapters_does_not_import_kubernetes():
-    code = ("import sys, kubectl_gitops_run.portforward, kubectl_gitops_run.s3; "
+    code = ("import sys, kubectl_gitops_run.adapters.portforward, kubectl_gitops_run.adapters.s3; "
             "assert not [m for m in sys.modules if m.startswith('kubernetes')]")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[2])
@@ -295,7 +296,7 @@ def test_importing_the_adapters_does_not_import_kubernetes():
 
 def test_tunnel_errors_are_told_in_the_api_servers_words():
     from websocket import WebSocketBadStatusException
-    from kubectl_gitops_run.portforward import _reason
+    from kubectl_gitops_run.adapters.portforward import _reason
     body = (b'{"kind":"Status","status":"Failure","message":"pods \\"x\\" is forbidden: User '
             b'\\"dev\\" cannot create resource \\"pods/portforward\\"","reason":"Forbidden",'
             b'"code":403}')

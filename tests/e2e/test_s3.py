@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from kubectl_gitops_run.s3 import S3, S3Error
-from tests.e2e import build
+from kubectl_gitops_run.adapters.s3 import S3
+from kubectl_gitops_run.errors import S3Error
+from devcluster import build
 
 
 def free_port() -> int:
@@ -40,7 +41,7 @@ def minio(tmp_path_factory):
     exe = build.bin_dir() / "minio"
     if not exe.exists():
         msg = (f"SKIPPING S3 TESTS: no MinIO binary at {exe}; build it with "
-               f"`python -m tests.e2e.build`")
+               f"`python -m devcluster.build`")
         print(f"\n{'!' * 80}\n{msg}\n{'!' * 80}")
         pytest.skip(msg)
     port, console = free_port(), free_port()

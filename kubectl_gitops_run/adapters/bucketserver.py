@@ -1,0 +1,113 @@
+"""The session's bucket server, reached from here: its Ready pod, its
+credentials, a port-forward to it and an S3 client over that.
+
+A dead tunnel or a replaced pod shows up as an S3Error without an HTTP status;
+`reconnect()` then finds the current Ready pod and forwards to it afresh.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from ..core import naming
+from ..core.manifests import S3_PORT, credentials_ok, decode_secret
+from ..core.pods import current_pod, pod_problem, pod_ready
+from ..errors import UserError
+from .kube import Kube
+
+log = logging.getLogger(__name__)
+
+class BucketServer:
+    def __init__(self, kube: Kube, namespace: str, session: str, timeout: float = 120):
+        self.kube, self.namespace, self.session = kube, namespace, session
+        self.timeout = timeout
+        self.pod: str | None = None
+        self._forward = None
+        self._s3 = None
+
+    def __enter__(self) -> "BucketServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._s3 is not None:
+            self._s3.close()
+        if self._forward is not None:
+            self._forward.close()
+        self._s3 = self._forward = None
+
+    def s3(self):
+        if self._s3 is None:
+            self._connect()
+        return self._s3
+
+    def reconnect(self) -> None:
+        log.debug("reconnecting to the bucket server of %s/%s", self.namespace, self.session)
+        self.close()
+        self._connect()
+
+    def wait_ready(self) -> dict:
+        """The Ready bucket pod; a UserError saying why if it does not get there."""
+        selector = naming.bucket_pods_selector(self.session)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            pod = current_pod(self.kube.list("Pod", self.namespace, selector))
+            if pod is not None and pod_ready(pod):
+                return pod
+            problem = pod_problem(pod) if pod else None
+            if (problem and problem[1]) or time.monotonic() >= deadline:
+                raise UserError(self._not_ready(pod, problem))
+            time.sleep(0.2)
+
+    def _not_ready(self, pod: dict | None, problem) -> str:
+        if pod is None:
+            return (f"no bucket-server pod for session {self.session!r} in namespace "
+                    f"{self.namespace!r} after {self.timeout:g}s; check "
+                    f"`kubectl get deployment {naming.object_name(self.session)} -n {self.namespace}`")
+        name = pod["metadata"]["name"]
+        text = f"bucket-server pod {self.namespace}/{name} is not Ready"
+        if problem:
+            text += f": {problem[0]}"
+        events = self._events(name)
+        if events:
+            text += f"; last events: {events}"
+        if problem and "Image" in problem[0]:
+            text += "; check --bucket-image"
+        return text
+
+    def _events(self, pod: str) -> str:
+        try:
+            items = self.kube.list("Event", self.namespace)
+        except UserError:
+            return ""
+        mine = [e for e in items if (e.get("involvedObject") or {}).get("name") == pod]
+        mine.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+        return "; ".join(f"{e.get('reason')}: {e.get('message')}" for e in mine[-3:])
+
+    def credentials(self) -> dict:
+        obj = self.kube.get("Secret", naming.object_name(self.session), self.namespace)
+        data = decode_secret(obj)
+        if not naming.owns(obj, self.session) or not credentials_ok(data):
+            raise UserError(f"the credentials Secret of session {self.session!r} is missing or "
+                            f"broken; run `kubectl gitops-run up` to repair the session")
+        return data
+
+    def _connect(self) -> None:
+        from .portforward import PortForward
+        from .s3 import S3
+        pod = self.wait_ready()
+        creds = self.credentials()
+        self.pod = pod["metadata"]["name"]
+        self._forward = PortForward(self.kube.api_client, self.namespace, self.pod, S3_PORT)
+        self._forward.start()
+        self._s3 = S3(self._forward.url, creds["accesskey"], creds["secretkey"])
+        deadline = time.monotonic() + min(self.timeout, 30)
+        while not self._s3.ready():
+            if time.monotonic() >= deadline:
+                why = self._forward.last_error or "it does not answer"
+                self.close()
+                raise UserError(f"cannot reach the bucket server in pod {self.namespace}/"
+                                f"{pod['metadata']['name']}: {why}")
+            time.sleep(0.2)

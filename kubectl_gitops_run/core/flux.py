@@ -1,0 +1,126 @@
+"""What Flux's objects say, read from their status (pure).
+
+A sync waits for two facts: the Bucket has indexed exactly the expected
+revision (from a spec at least as new as our last patch), and the
+Kustomization has applied that revision and is Ready. `Progress` says whether
+that is done, still under way, or failed with Flux's own message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+SOURCE_GROUP = "source.toolkit.fluxcd.io"
+KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+# what `up` needs served, and which controller serves it
+REQUIRED = ((SOURCE_GROUP, "v1", "buckets", "source-controller"),
+            (KUSTOMIZE_GROUP, "v1", "kustomizations", "kustomize-controller"))
+
+WAITING, DONE, FAILED = "waiting", "done", "failed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str                  # WAITING, DONE or FAILED
+    message: str = ""           # Flux's words, when it has any
+
+
+def condition(obj: dict | None, kind: str = "Ready") -> dict | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return c
+    return None
+
+
+def ready(obj: dict | None) -> str | None:
+    c = condition(obj)
+    return c.get("status") if c else None
+
+
+def message(obj: dict | None) -> str:
+    c = condition(obj)
+    return " ".join((c or {}).get("message", "").split())
+
+
+def request_reconcile(now: datetime | None = None) -> tuple[str, dict]:
+    """A token and the merge patch that asks a Flux object to reconcile now."""
+    token = (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return token, {"metadata": {"annotations": {REQUESTED_AT: token}}}
+
+
+def _observed(obj: dict, generation: int | None) -> bool:
+    if generation is None:
+        generation = obj["metadata"].get("generation", 0)
+    return (obj.get("status") or {}).get("observedGeneration", -1) >= generation
+
+
+def bucket_progress(obj: dict | None, revision: str, generation: int | None = None) -> Progress:
+    """Done once the Bucket's artifact is `revision`, indexed from a spec no
+    older than `generation` (the one our patch made)."""
+    if obj is None:
+        return Progress(FAILED, "the Bucket was deleted")
+    status = obj.get("status") or {}
+    got = (status.get("artifact") or {}).get("revision")
+    if got == revision and _observed(obj, generation):
+        return Progress(DONE)
+    if ready(obj) == "False" and _observed(obj, generation):
+        # Flux retries a failing Bucket on its own; the caller decides when to give up
+        return Progress(WAITING, message(obj))
+    return Progress(WAITING, message(obj) if ready(obj) == "False" else "")
+
+
+def kustomization_progress(obj: dict | None, revision: str, token: str | None = None) -> Progress:
+    """Done once `revision` is applied and Ready; failed once Flux has tried
+    exactly that revision and said why it is not Ready (in answer to the
+    reconcile request `token`, when given)."""
+    if obj is None:
+        return Progress(FAILED, "the Kustomization was deleted")
+    status = obj.get("status") or {}
+    state = ready(obj)
+    if status.get("lastAppliedRevision") == revision and state == "True" and _observed(obj, None):
+        return Progress(DONE)
+    # after a failed attempt Flux says Reconciling/ProgressingWithRetry: that
+    # attempt's verdict stands; plain Progressing is an attempt under way
+    reconciling = condition(obj, "Reconciling") or {}
+    trying = reconciling.get("status") == "True" and reconciling.get("reason") == "Progressing"
+    answered = token is None or status.get("lastHandledReconcileAt") == token
+    if status.get("lastAttemptedRevision") == revision and state == "False" and not trying \
+            and answered:
+        return Progress(FAILED, message(obj))
+    return Progress(WAITING, message(obj) if state == "False" else "")
+
+
+def applied_count(kustomization: dict | None) -> int | None:
+    inventory = ((kustomization or {}).get("status") or {}).get("inventory")
+    if inventory is None:
+        return None
+    return len(inventory.get("entries") or [])
+
+
+def spec_seen(bucket: dict) -> bool:
+    """Has source-controller finished a reconcile of the Bucket's current spec?
+    Only status.observedGeneration says so: the generation on a condition is no
+    proof (the torn-sync test caught revisions built from a slot being written
+    while a condition already named the new generation)."""
+    return _observed(bucket, None)
+
+
+def artifact_revision(bucket: dict | None) -> str | None:
+    return (((bucket or {}).get("status") or {}).get("artifact") or {}).get("revision")
+
+
+def missing_apis(served: dict[str, list[str]]) -> list[str]:
+    """`served`: group/version -> resource names the API server serves. Returns
+    a description of each required Flux API that is not served."""
+    out = []
+    for group, version, resource, controller in REQUIRED:
+        if resource not in served.get(f"{group}/{version}", []):
+            out.append(f"{resource}.{group}/{version} ({controller})")
+    return out
+
+
+def install_hint(missing: list[str], context: str) -> str:
+    return (f"Flux is not installed in context {context!r}: the API server does not serve "
+            f"{' and '.join(missing)}. Install Flux 2.x with `flux install` "
+            f"(https://fluxcd.io/flux/installation/) and try again")

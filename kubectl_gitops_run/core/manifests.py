@@ -1,0 +1,164 @@
+"""The manifests of a session's objects, and its credentials (pure).
+
+A session owns five objects (names and labels: core.naming): a Secret
+(the S3 credentials), a Deployment and a ClusterIP Service (the bucket
+server), a Flux Bucket and a Flux Kustomization. Facts that never change
+(source dir, host, user, path, target namespace) are annotations on every one
+of them, so any surviving object of a half-created session still says what it
+was; facts that change with every sync (revision, files, bytes, last sync) are
+annotations on the Bucket, written in the same patch that points it at a new
+snapshot.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from .naming import ANNOTATION, BUCKET_SERVER, annotations, labels, object_name
+
+DEFAULT_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+S3_PORT = 9000
+# The bucket server keeps two snapshots: Flux reads one while a sync fills the
+# other, so Flux never indexes a bucket that is being written (no torn syncs).
+SLOTS = ("snapshot-a", "snapshot-b")
+# Flux reconciles on request (sync), so these only bound the drift repair.
+FLUX_INTERVAL = "60m"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What `up` asks for: everything the manifests depend on."""
+    name: str
+    namespace: str
+    source: str
+    host: str
+    user: str
+    path: str = ""                  # sub-directory the Kustomization applies
+    target_namespace: str = ""      # default: the session namespace
+    image: str = DEFAULT_IMAGE
+
+    def static_facts(self) -> dict:
+        return annotations(source=self.source, host=self.host, user=self.user,
+                           path=self.path or ".", target_namespace=self.target)
+
+    @property
+    def target(self) -> str:
+        return self.target_namespace or self.namespace
+
+    def meta(self, component: str | None = None, extra: dict | None = None) -> dict:
+        return {"name": object_name(self.name), "namespace": self.namespace,
+                "labels": labels(self.name, component),
+                "annotations": {**self.static_facts(), **(extra or {})}}
+
+
+def new_credentials() -> dict:
+    """Random S3 credentials (access key 80 bits, secret key 240 bits), in the
+    keys Flux's generic Bucket provider reads."""
+    return {"accesskey": "gr" + secrets.token_hex(10), "secretkey": secrets.token_urlsafe(30)}
+
+
+def credentials_ok(data: dict | None) -> bool:
+    data = data or {}
+    return bool(data.get("accesskey")) and bool(data.get("secretkey"))
+
+
+def decode_secret(secret: dict | None) -> dict:
+    """The credentials a Secret holds; {} for a missing or garbled one."""
+    try:
+        return {k: base64.b64decode(v).decode()
+                for k, v in ((secret or {}).get("data") or {}).items()}
+    except (binascii.Error, UnicodeDecodeError, TypeError):
+        return {}
+
+
+def secret(spec: Spec, creds: dict) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": spec.meta("credentials"),
+            "type": "Opaque", "stringData": creds}
+
+
+def credentials_digest(creds: dict) -> str:
+    """Put on the pod template so that new credentials roll the bucket pod; a
+    hash of 240 random bits reveals nothing of them."""
+    return hashlib.sha256(f"{creds['accesskey']}\0{creds['secretkey']}".encode()).hexdigest()[:16]
+
+
+def deployment(spec: Spec, creds_digest: str) -> dict:
+    name = object_name(spec.name)
+    secret_env = [
+        {"name": env, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+        for env, key in (("MINIO_ROOT_USER", "accesskey"), ("MINIO_ROOT_PASSWORD", "secretkey"))]
+    container = {
+        "name": "bucket-server", "image": spec.image,
+        "args": ["server", "/data", "--address", f":{S3_PORT}"],
+        "env": secret_env + [{"name": "MINIO_BROWSER", "value": "off"},
+                             {"name": "MINIO_UPDATE", "value": "off"}],
+        "ports": [{"name": "s3", "containerPort": S3_PORT, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/minio/health/ready", "port": S3_PORT},
+                           "periodSeconds": 2, "failureThreshold": 3},
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
+                      "limits": {"cpu": "1", "memory": "512Mi"}},
+        "securityContext": {"allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}},
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+    }
+    pod_labels = labels(spec.name, BUCKET_SERVER)
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": spec.meta(BUCKET_SERVER),
+        "spec": {
+            "replicas": 1,
+            # storage is an emptyDir: never run two servers with diverging contents
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": pod_labels},
+            "template": {
+                "metadata": {"labels": pod_labels,
+                             "annotations": {ANNOTATION + "credentials": creds_digest}},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
+                                        "runAsGroup": 65532, "fsGroup": 65532,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
+                    "containers": [container],
+                    "volumes": [{"name": "data", "emptyDir": {}}],
+                }}}}
+
+
+def service(spec: Spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": spec.meta(BUCKET_SERVER),
+            "spec": {"type": "ClusterIP",
+                     "selector": labels(spec.name, BUCKET_SERVER),
+                     "ports": [{"name": "s3", "port": S3_PORT, "targetPort": "s3",
+                                "protocol": "TCP"}]}}
+
+
+def endpoint(spec: Spec) -> str:
+    return f"{object_name(spec.name)}.{spec.namespace}.svc.cluster.local:{S3_PORT}"
+
+
+def bucket(spec: Spec, slot: str, facts: dict) -> dict:
+    """The Flux Bucket, pointed at one snapshot slot; `facts` are the sync's
+    annotations (revision, files, bytes, last sync)."""
+    name = object_name(spec.name)
+    return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
+            "metadata": spec.meta(None, facts),
+            "spec": {"provider": "generic", "bucketName": slot, "endpoint": endpoint(spec),
+                     "insecure": True, "secretRef": {"name": name},
+                     "interval": FLUX_INTERVAL, "timeout": "60s"}}
+
+
+def kustomization(spec: Spec) -> dict:
+    path = "./" + spec.path.strip("/") if spec.path.strip("/") else "./"
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": spec.meta(None),
+            "spec": {"sourceRef": {"kind": "Bucket", "name": object_name(spec.name)},
+                     "path": path, "prune": True, "wait": True,
+                     "targetNamespace": spec.target,
+                     "interval": FLUX_INTERVAL, "retryInterval": "30s", "timeout": "2m"}}
+
+
+def other_slot(slot: str | None) -> str:
+    """The slot a sync fills: the one Flux is not reading."""
+    return SLOTS[1] if slot == SLOTS[0] else SLOTS[0]

@@ -1,0 +1,96 @@
+"""Every naming rule of a session, defined once (docs/architecture.md, "Naming").
+
+One session is one name in one namespace. Its objects are all named
+`gitops-run-<session>` (its sync Lease `gitops-run-<session>-sync`) and carry
+MANAGED_BY and SESSION_LABEL: they are selected by those, never by guess
+(invariant 4). Facts about a session are annotations under ANNOTATION.
+"""
+from __future__ import annotations
+
+import re
+
+from ..errors import UsageError
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-gitops-run"}
+SESSION_LABEL = "kubectl-gitops-run.io/session"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+BUCKET_SERVER = "bucket-server"                  # the component label of its pods
+ANNOTATION = "kubectl-gitops-run.io/"           # prefix of our annotations
+# the field manager of our server-side applies
+FIELD_MANAGER = "kubectl-gitops-run"
+
+PREFIX = "gitops-run-"
+# Service names are DNS-1035 labels of at most 63 characters.
+MAX_NAME = 63 - len(PREFIX)
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+# The facts a session keeps as annotations: static ones on every object,
+# per-sync ones on the Bucket.
+SOURCE, HOST, USER, PATH, TARGET = ("source", "host", "user", "path", "target-namespace")
+REVISION, FILES, BYTES, LAST_SYNC = ("revision", "files", "bytes", "last-sync")
+SYNC_FACTS = (REVISION, FILES, BYTES, LAST_SYNC)
+
+
+def object_name(session: str) -> str:
+    return PREFIX + session
+
+
+def lease_name(session: str) -> str:
+    return f"{PREFIX}{session}-sync"
+
+
+def validate_name(name: str) -> str:
+    if len(name) > MAX_NAME or not _LABEL.fullmatch(name) or name[0].isdigit():
+        raise UsageError(
+            f"invalid session name {name!r}: use at most {MAX_NAME} lower-case letters, digits "
+            f"and '-', starting with a letter and ending with a letter or digit")
+    return name
+
+
+def name_from_dir(basename: str) -> str:
+    """A directory's basename made into a valid session name ("My_App" -> "my-app")."""
+    name = re.sub(r"[^a-z0-9]+", "-", basename.lower()).strip("-")
+    name = name.lstrip("0123456789-") or "app"
+    return name[:MAX_NAME].rstrip("-")
+
+
+def labels(session: str, component: str | None = None) -> dict:
+    out = {**MANAGED_BY, SESSION_LABEL: session}
+    if component:
+        out[COMPONENT_LABEL] = component
+    return out
+
+
+def selector(session: str | None = None, extra: str | None = None) -> str:
+    """A label selector for our objects: all sessions, or one; `extra` is the
+    user's -l selector, which narrows, never widens."""
+    parts = [f"{k}={v}" for k, v in MANAGED_BY.items()]
+    parts.append(f"{SESSION_LABEL}={session}" if session else SESSION_LABEL)
+    if extra:
+        parts.append(extra)
+    return ",".join(parts)
+
+
+def bucket_pods_selector(session: str | None = None, extra: str | None = None) -> str:
+    """The bucket-server pods of one session, or of all."""
+    return selector(session, extra) + f",{COMPONENT_LABEL}={BUCKET_SERVER}"
+
+
+def annotations(**facts) -> dict:
+    """Our facts as annotations: None values are left out; others become strings."""
+    return {ANNOTATION + k.replace("_", "-"): str(v) for k, v in facts.items() if v is not None}
+
+
+def fact(obj: dict | None, key: str) -> str | None:
+    return (((obj or {}).get("metadata") or {}).get("annotations") or {}).get(ANNOTATION + key)
+
+
+def owns(obj: dict | None, session: str) -> bool:
+    """Only our own objects are touched: labelled as ours and as this session's."""
+    got = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return all(got.get(k) == v for k, v in labels(session).items())
+
+
+def identity(user: str, host: str) -> str:
+    """Who a session or a sync belongs to, as people read it."""
+    return f"{user}@{host}"

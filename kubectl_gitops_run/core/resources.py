@@ -1,0 +1,31 @@
+"""The kinds the plugin reads and writes, and their API paths (pure)."""
+from __future__ import annotations
+
+# kind -> (apiVersion, plural, namespaced)
+KINDS = {
+    "Namespace": ("v1", "namespaces", False),
+    "Secret": ("v1", "secrets", True),
+    "Service": ("v1", "services", True),
+    "ConfigMap": ("v1", "configmaps", True),
+    "Pod": ("v1", "pods", True),
+    "Event": ("v1", "events", True),
+    "Deployment": ("apps/v1", "deployments", True),
+    "Lease": ("coordination.k8s.io/v1", "leases", True),
+    "Bucket": ("source.toolkit.fluxcd.io/v1", "buckets", True),
+    "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", True),
+}
+
+
+def path(kind: str, namespace: str | None = None, name: str | None = None) -> str:
+    api_version, plural, namespaced = KINDS[kind]
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    if namespaced and namespace:
+        base += f"/namespaces/{namespace}"
+    base += f"/{plural}"
+    return f"{base}/{name}" if name else base
+
+
+def describe(kind: str, namespace: str | None, name: str | None) -> str:
+    plural = KINDS[kind][1]
+    where = f" in namespace {namespace!r}" if namespace and KINDS[kind][2] else ""
+    return f"{plural}/{name}{where}" if name else f"{plural}{where}"

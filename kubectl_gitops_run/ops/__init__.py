@@ -1,0 +1,13 @@
+"""The operations behind the commands: they compose the core and the adapters,
+report through the Reporter they are given, and return their results."""
+from .down import down
+from .options import Options
+from .publish import Result
+from .sessions import find_sessions, resolve
+from .snapshots import scanner
+from .sync import sync
+from .up import up
+from .watch import Screen, watch
+
+__all__ = ["Options", "Result", "Screen", "down", "find_sessions", "resolve", "scanner", "sync", "up",
+           "watch"]

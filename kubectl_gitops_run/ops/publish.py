@@ -1,0 +1,273 @@
+"""One sync: publish a local snapshot, point Flux at it, wait until applied.
+
+No torn syncs (docs/architecture.md, invariant 1). The bucket server holds two slots;
+the Flux Bucket reads one (`spec.bucketName`). A sync fills the other slot
+until its listing is exactly the local snapshot, then flips the Bucket to it
+in one patch (with the session's sync facts), so every artifact Flux builds
+is one whole snapshot. A slot is written only once source-controller has
+observed the Bucket's latest spec: from then on it reconciles only from the
+slot that spec names, never from the one being written.
+
+Nothing present is pruned (invariant 2): a snapshot holds every file present
+at scan time; a file that changes after the scan fails its upload's
+Content-MD5 check, and the sync starts over from a fresh scan.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from ..adapters.bucketserver import BucketServer
+from ..adapters.kube import Kube
+from ..core import flux, manifests, naming
+from ..core.snapshot import Plan, Snapshot, plan, short_revision
+from ..errors import BucketUnreachable, Cancelled, FileChanged, S3Error, UserError
+from .report import SILENT, Reporter
+
+log = logging.getLogger(__name__)
+
+UPLOAD_WORKERS = 16
+ATTEMPTS = 3                # publishing survives this many dead tunnels or bucket pods
+POLL = 0.1
+
+
+@dataclass
+class Result:
+    plan: Plan                   # against what Flux had
+    revision: str
+    files: int
+    bytes: int
+    applied: int | None = None   # objects in the Kustomization's inventory; None: not waited
+    elapsed: float = 0.0
+    flipped: bool = False
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.plan.empty and not self.flipped
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Syncer:
+    def __init__(self, kube: Kube, namespace: str, session: str, server: BucketServer, *,
+                 timeout: float = 300, cancel: threading.Event | None = None,
+                 report: Reporter = SILENT):
+        self.kube, self.namespace, self.session = kube, namespace, session
+        self.name = naming.object_name(session)
+        self.server, self.timeout = server, timeout
+        self.cancel = cancel or threading.Event()
+        self.report = report
+
+    # -- the whole sync ------------------------------------------------------
+
+    def sync(self, scan: Callable[[], Snapshot], *, wait: bool = True,
+             spec: manifests.Spec | None = None, first: Snapshot | None = None) -> Result:
+        """`spec` (from `up`) lets a missing Bucket be created; `sync` needs one.
+        `first`: a snapshot the caller just took, used instead of a first scan."""
+        start = time.monotonic()
+        for attempt in range(ATTEMPTS):
+            snapshot = first if attempt == 0 and first is not None else scan()
+            try:
+                result = self.publish(snapshot, spec)
+                break
+            except FileChanged as e:
+                log.debug("%s changed during the sync: scanning again", e)
+        else:
+            raise UserError("files kept changing during the sync; try again")
+        if wait:
+            result.applied = self.wait_applied(result.revision)
+        result.elapsed = time.monotonic() - start
+        return result
+
+    def publish(self, snapshot: Snapshot, spec: manifests.Spec | None) -> Result:
+        bucket = self.kube.get("Bucket", self.name, self.namespace)
+        if bucket is None and spec is None:
+            raise UserError(f"session {self.session!r} in namespace {self.namespace!r} has no "
+                            f"Flux Bucket; run `kubectl gitops-run up` to repair it")
+        if bucket is not None and not naming.owns(bucket, self.session):
+            raise UserError(f"Bucket {self.namespace}/{self.name} is not managed by "
+                            f"kubectl-gitops-run; not touching it")
+        active = (bucket or {}).get("spec", {}).get("bucketName")
+        active = active if active in manifests.SLOTS else None
+        local = snapshot.etags()
+        revision = snapshot.revision
+        for attempt in range(ATTEMPTS):
+            try:
+                s3 = self.server.s3()
+                target = manifests.other_slot(active)
+                # both listings at once: the target's is needed unless nothing changed
+                with ThreadPoolExecutor(2) as pool:
+                    listings = pool.map(lambda slot: slot and self._list(s3, slot),
+                                        (active, target))
+                had, held = (listing or {} for listing in listings)
+                if had == local and bucket is not None:
+                    if flux.artifact_revision(bucket) != revision:
+                        self._request(self.name)     # published earlier, not yet indexed
+                    return Result(plan(local, had), revision, len(local), snapshot.total_bytes)
+                bucket = self._await_spec_seen(bucket)
+                self._fill(s3, target, held, snapshot)
+                break
+            except BucketUnreachable as e:
+                if attempt == ATTEMPTS - 1:
+                    raise UserError(str(e)) from None
+                self.server.reconnect()
+        self._flip(bucket, target, snapshot, spec)
+        return Result(plan(local, had), revision, len(local), snapshot.total_bytes, flipped=True)
+
+    # -- publishing ---------------------------------------------------------
+
+    def _list(self, s3, slot: str) -> dict[str, str] | None:
+        """The slot's objects; None if it does not exist (a new bucket pod)."""
+        try:
+            return s3.list(slot)
+        except S3Error as e:
+            if e.code == "NoSuchBucket":
+                return None
+            raise _down(e)
+
+    def _fill(self, s3, slot: str, held: dict[str, str], snapshot: Snapshot) -> None:
+        """Make `slot` (now holding `held`) hold exactly the snapshot, and check it."""
+        local = snapshot.etags()
+        try:
+            if not held:
+                s3.ensure_bucket(slot)      # a new bucket pod has none
+            todo = plan(local, held)
+            self._upload(s3, slot, snapshot, todo.upload)
+            if todo.removed:
+                s3.delete(slot, todo.removed)
+            got = self._list(s3, slot) or {}
+        except S3Error as e:
+            if e.code == "BadDigest":
+                raise FileChanged(e.key) from None
+            raise _down(e)
+        if got != local:    # somebody else wrote meanwhile: never flip to it
+            raise UserError(f"bucket slot {slot} of session {self.session!r} does not hold the "
+                            f"snapshot just written ({len(got)} objects, expected {len(local)}); "
+                            f"is another sync running?")
+
+    def _upload(self, s3, slot: str, snapshot: Snapshot, keys: list[str]) -> None:
+        if not keys:
+            return
+        total = sum(snapshot.entries[k].size for k in keys)
+        lock, done = threading.Lock(), [0, 0]      # files, bytes
+
+        def put(key: str) -> None:
+            entry = snapshot.entries[key]
+            try:
+                with open(entry.path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                raise FileChanged(key) from None
+            s3.put(slot, key, data, entry.md5)    # Content-MD5: a changed file fails here
+            with lock:
+                done[0] += 1
+                done[1] += len(data)
+                self.report.uploading(done[0], len(keys), done[1], total)
+
+        try:
+            with ThreadPoolExecutor(min(UPLOAD_WORKERS, len(keys))) as pool:
+                for future in [pool.submit(put, k) for k in keys]:
+                    future.result()
+        finally:
+            self.report.uploaded()
+
+    def _await_spec_seen(self, bucket: dict | None) -> dict | None:
+        """Wait until source-controller works from the Bucket's current spec, so
+        it no longer reads the slot we are about to write."""
+        if bucket is None or flux.spec_seen(bucket):
+            return bucket
+        deadline = time.monotonic() + self.timeout
+        while True:
+            time.sleep(POLL)
+            bucket = self.kube.get("Bucket", self.name, self.namespace)
+            if bucket is None or flux.spec_seen(bucket):
+                return bucket
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"source-controller has not picked up the last sync of session "
+                    f"{self.session!r} after {self.timeout:g}s (Bucket {self.namespace}/"
+                    f"{self.name} generation {bucket['metadata'].get('generation')}); is Flux's "
+                    f"source-controller running?")
+
+    def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
+              spec: manifests.Spec | None) -> None:
+        facts = naming.annotations(revision=snapshot.revision, files=len(snapshot.entries),
+                                 bytes=snapshot.total_bytes, last_sync=now_rfc3339())
+        token, request = flux.request_reconcile()
+        if bucket is None:
+            manifest = manifests.bucket(spec, slot, facts)
+            manifest["metadata"]["annotations"][flux.REQUESTED_AT] = token
+            self.kube.apply(manifest)
+        else:
+            patch = {"metadata": {"annotations": {**facts, flux.REQUESTED_AT: token}},
+                     "spec": {"bucketName": slot}}
+            self.kube.patch("Bucket", self.name, patch, self.namespace)
+
+    def _request(self, name: str, kind: str = "Bucket") -> str:
+        """Ask Flux to reconcile now; returns the request's token."""
+        token, patch = flux.request_reconcile()
+        self.kube.patch(kind, name, patch, self.namespace)
+        return token
+
+    # -- waiting for Flux -----------------------------------------------------
+
+    def wait_applied(self, revision: str) -> int | None:
+        """Wait until the Bucket holds `revision` and the Kustomization applied it;
+        returns the number of objects applied."""
+        self._wait("Bucket", lambda obj: flux.bucket_progress(obj, revision), revision)
+        ks = self.kube.get("Kustomization", self.name, self.namespace)
+        if ks is None:
+            raise self._missing("Kustomization")
+        if flux.kustomization_progress(ks, revision).state == flux.DONE:
+            return flux.applied_count(ks)
+        # a failure Flux reported before this request is no verdict on this sync
+        token = self._request(self.name, "Kustomization")
+        ks = self._wait("Kustomization",
+                        lambda obj: flux.kustomization_progress(obj, revision, token), revision)
+        return flux.applied_count(ks)
+
+    def _wait(self, kind: str, progress, revision: str) -> dict:
+        # no repeated reconcile requests: each makes source-controller list (and
+        # maybe fetch) the whole bucket again, which slows the next sync
+        deadline = time.monotonic() + self.timeout
+        last = flux.Progress(flux.WAITING)
+        while True:
+            if self.cancel.is_set():
+                raise Cancelled()
+            obj = self.kube.get(kind, self.name, self.namespace)
+            if obj is None:
+                raise self._missing(kind)
+            last = progress(obj)
+            if last.state == flux.DONE:
+                return obj
+            if last.state == flux.FAILED:
+                raise UserError(f"Flux could not apply revision {short_revision(revision)}: "
+                                f"{kind} {self.namespace}/{self.name}: {last.message}")
+            now = time.monotonic()
+            if now >= deadline:
+                why = f": {last.message}" if last.message else ""
+                raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
+                                f"{self.namespace}/{self.name} to reach revision "
+                                f"{short_revision(revision)}{why}")
+            self.cancel.wait(POLL)
+
+
+    def _missing(self, kind: str) -> UserError:
+        return UserError(f"{kind} {self.namespace}/{self.name} of session {self.session!r} is "
+                         f"missing; run `kubectl gitops-run up` to repair the session")
+
+
+def _down(e: S3Error) -> Exception:
+    """A dead tunnel or bucket pod (no HTTP status, a dropped client, a server
+    error that outlived the retries) can be reconnected; any other S3 failure
+    is the user's to see."""
+    return BucketUnreachable(str(e)) if e.status is None or e.status >= 499 else UserError(str(e))
+
+

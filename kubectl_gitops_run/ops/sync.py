@@ -1,0 +1,45 @@
+"""`sync`: one sync of a session, holding its Lease (one sync at a time)."""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+
+from ..adapters.bucketserver import BucketServer
+from ..adapters.kube import Kube
+from ..adapters.lease import SyncLease
+from .options import Options
+from .publish import Result, Syncer
+from .snapshots import scanner
+
+
+@contextlib.contextmanager
+def holding_lease(kube: Kube, namespace: str, session: str, wait: bool, timeout: float):
+    """Hold the session's sync Lease: one sync at a time across shells."""
+    lease = SyncLease(kube, namespace, session)
+    lease.acquire(wait=wait, timeout=timeout)
+    try:
+        yield lease
+    finally:
+        lease.release()
+
+
+def sync(kube: Kube, name: str, source: str, opts: Options, *,
+         server: BucketServer | None = None, cancel: threading.Event | None = None,
+         cache: dict | None = None) -> Result:
+    """One sync of session `name`; `server` and `cache` are kept by watch mode
+    between syncs."""
+    start, ns = time.monotonic(), kube.namespace
+    scan_source = scanner(source, opts.max_file_size, cache)
+    first = scan_source()   # fail on bad input before touching the bucket
+    with contextlib.ExitStack() as stack:
+        if server is None:
+            server = stack.enter_context(BucketServer(kube, ns, name, timeout=opts.timeout))
+        syncer = Syncer(kube, ns, name, server, timeout=opts.timeout, cancel=cancel,
+                        report=opts.report)
+        with holding_lease(kube, ns, name, wait=opts.wait, timeout=opts.timeout):
+            result = syncer.sync(scan_source, wait=False, first=first)
+        if opts.wait:
+            result.applied = syncer.wait_applied(result.revision)
+    result.elapsed = time.monotonic() - start
+    return result

@@ -1,0 +1,115 @@
+"""`up`: create or repair every object of a session, then sync.
+
+Idempotent, and it converges from whatever an interrupted command left
+(docs/architecture.md, invariant 3); it touches only objects that carry our
+labels for this session (invariant 4).
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+from ..adapters import localhost
+from ..adapters.bucketserver import BucketServer
+from ..adapters.kube import Kube
+from ..core import flux, manifests, naming
+from ..core.contexts import is_local
+from ..core.snapshot import short_revision
+from ..errors import ApiError, UsageError, UserError
+from .options import Options
+from .publish import Result, Syncer
+from .snapshots import scanner
+from .sync import holding_lease
+
+BUCKET_SERVER_KINDS = ("Deployment", "Service", "Bucket", "Kustomization")
+
+
+def check_context(kube: Kube, allowed: tuple[str, ...]) -> None:
+    if is_local(kube.context, kube.server) or kube.context in allowed:
+        return
+    raise UserError(f"context {kube.context!r} (server {kube.server}) does not look like a local "
+                    f"cluster; to start a session there anyway, pass "
+                    f"--allow-context {kube.context}")
+
+
+def check_flux(kube: Kube) -> None:
+    served = {f"{g}/{v}": kube.served(f"{g}/{v}") for g, v, _, _ in flux.REQUIRED}
+    missing = flux.missing_apis(served)
+    if missing:
+        raise UserError(flux.install_hint(missing, kube.context))
+
+
+def _mine_or_absent(obj: dict | None, session: str) -> dict | None:
+    if obj is not None and not naming.owns(obj, session):
+        meta = obj["metadata"]
+        raise UserError(f"{obj['kind']} {meta['namespace']}/{meta['name']} exists and is not part "
+                        f"of session {session!r}; not touching it (choose another --name)")
+    return obj
+
+
+def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
+       target_namespace: str = "", image: str = manifests.DEFAULT_IMAGE,
+       allow_context: tuple[str, ...] = (), opts: Options = Options()) -> Result:
+    start = time.monotonic()
+    scan_source = scanner(source, opts.max_file_size)
+    scan_source()           # bad input fails before the cluster is touched (scanned
+    # again when the bucket server is up: waiting for it may take minutes)
+    if path and not os.path.isdir(os.path.join(source, path)):
+        raise UsageError(f"--path {path!r} is not a directory inside {source}")
+    kube = connect()
+    check_context(kube, allow_context)
+    check_flux(kube)
+    spec = manifests.Spec(name=name, namespace=kube.namespace, source=os.path.abspath(source),
+                          host=localhost.host(), user=localhost.user(), path=path.strip("/"),
+                          target_namespace=target_namespace, image=image)
+    _apply_bucket_server(kube, spec)
+    result = _first_sync(kube, spec, scan_source, opts)
+    result.elapsed = time.monotonic() - start
+    return result
+
+
+def _apply_bucket_server(kube: Kube, spec: manifests.Spec) -> None:
+    """Create or repair the credentials, the bucket server and (if it exists)
+    the Bucket, keeping the credentials and the slot Flux reads."""
+    ns, obj_name = spec.namespace, naming.object_name(spec.name)
+    for kind in BUCKET_SERVER_KINDS:
+        _mine_or_absent(kube.get(kind, obj_name, ns), spec.name)
+    secret = _mine_or_absent(kube.get("Secret", obj_name, ns), spec.name)
+    creds = manifests.decode_secret(secret)
+    if not manifests.credentials_ok(creds):
+        creds = manifests.new_credentials()
+    try:
+        kube.apply(manifests.secret(spec, {k: creds[k] for k in ("accesskey", "secretkey")}))
+    except ApiError as e:
+        if e.status == 404:
+            raise UserError(f"namespace {ns!r} not found; create it with `kubectl create "
+                            f"namespace {ns}` or pick another with -n") from None
+        raise
+    kube.apply(manifests.deployment(spec, manifests.credentials_digest(creds)))
+    kube.apply(manifests.service(spec))
+    bucket = kube.get("Bucket", obj_name, ns)
+    if bucket is not None:   # repair its spec, keeping the slot Flux reads and the sync facts
+        synced = {naming.ANNOTATION + k for k in naming.SYNC_FACTS}
+        facts = {k: v for k, v in bucket["metadata"].get("annotations", {}).items()
+                 if k in synced}
+        slot = bucket["spec"].get("bucketName")
+        kube.apply(manifests.bucket(spec, slot if slot in manifests.SLOTS else manifests.SLOTS[0],
+                                    facts))
+
+
+def _first_sync(kube: Kube, spec: manifests.Spec, scan_source, opts: Options) -> Result:
+    """Upload, point the Kustomization at the Bucket, and wait for Flux."""
+    ns, name = spec.namespace, spec.name
+    with BucketServer(kube, ns, name, timeout=opts.timeout) as server:
+        opts.report.waiting(f"waiting for the bucket server of session {name}...")
+        server.s3()
+        syncer = Syncer(kube, ns, name, server, timeout=opts.timeout, report=opts.report)
+        with holding_lease(kube, ns, name, wait=True, timeout=opts.timeout):
+            result = syncer.sync(scan_source, wait=False, spec=spec)
+        kube.apply(manifests.kustomization(spec))
+        if opts.wait:
+            opts.report.waiting(f"waiting for Flux to apply revision "
+                                f"{short_revision(result.revision)}...")
+            result.applied = syncer.wait_applied(result.revision)
+    return result

@@ -1,0 +1,238 @@
+"""catalog: our labelled objects grouped into one record per session; and the
+bucket-server pod choice (bucketserver's pure functions) that the records use.
+
+The objects below are plain dicts shaped like what the API server returns."""
+from __future__ import annotations
+
+import pytest
+
+from kubectl_gitops_run.core import sessions as catalog
+from kubectl_gitops_run.core.pods import current_pod, pod_problem, pod_ready
+
+REV = "sha256:" + "3f" * 32
+MANAGED = {"app.kubernetes.io/managed-by": "kubectl-gitops-run"}
+A = "kubectl-gitops-run.io/"
+
+
+def meta(session, namespace, created, name=None, annotations=None, **extra):
+    return {"name": name or f"gitops-run-{session}", "namespace": namespace,
+            "creationTimestamp": created,
+            "labels": {**MANAGED, "kubectl-gitops-run.io/session": session},
+            "annotations": annotations or {}, **extra}
+
+
+def static(source, host="laptop", user="ana", path=".", target=None):
+    out = {A + "source": source, A + "host": host, A + "user": user, A + "path": path}
+    if target:
+        out[A + "target-namespace"] = target
+    return out
+
+
+def pod(session, namespace, name, created, ready, deleting=False):
+    m = meta(session, namespace, created, name=name)
+    if deleting:
+        m["deletionTimestamp"] = "2026-11-24T19:59:00Z"
+    return {"metadata": m, "status": {"phase": "Running", "conditions": [
+        {"type": "PodScheduled", "status": "True"},
+        {"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def objects():
+    web_static = static("/src/web", target="dev")
+    api_static = static("/src/api", host="ci", user="bot", path="overlays/prod", target="prod")
+    return {
+        "Kustomization": [
+            {"metadata": meta("web", "dev", "2026-11-24T10:00:05Z", annotations=web_static),
+             "status": {"conditions": [{"type": "Ready", "status": "True",
+                                        "message": "Applied revision: " + REV}],
+                        "inventory": {"entries": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}}},
+            {"metadata": meta("api", "team", "2026-11-23T08:00:09Z", annotations=api_static),
+             "status": {"conditions": [{"type": "Ready", "status": "False",
+                                        "message": "health check\n failed"}]}},
+        ],
+        "Bucket": [
+            {"metadata": meta("web", "dev", "2026-11-24T10:00:04Z", annotations={
+                **web_static, A + "revision": REV, A + "files": "12", A + "bytes": "3456",
+                A + "last-sync": "2026-11-24T11:00:00Z"})},
+            {"metadata": meta("api", "team", "2026-11-23T08:00:08Z", annotations={
+                **api_static, A + "files": "not-a-number"})},
+        ],
+        "Deployment": [
+            {"metadata": meta("web", "dev", "2026-11-24T10:00:01Z", annotations=web_static)},
+            {"metadata": meta("api", "team", "2026-11-23T08:00:07Z", annotations=api_static)},
+            # half-created: up stopped after the Deployment
+            {"metadata": meta("half", "dev", "2026-11-24T12:00:00Z",
+                              annotations=static("/src/half"))},
+        ],
+        "Service": [
+            {"metadata": meta("web", "dev", "2026-11-24T10:00:00Z", annotations=web_static)},
+            {"metadata": meta("api", "team", "2026-11-23T08:00:06Z", annotations=api_static)},
+        ],
+        "Pod": [
+            pod("web", "dev", "gitops-run-web-old", "2026-11-24T10:00:02Z", ready=True),
+            pod("web", "dev", "gitops-run-web-new", "2026-11-24T10:30:00Z", ready=False),
+            pod("web", "dev", "gitops-run-web-gone", "2026-11-24T10:40:00Z", ready=True,
+                deleting=True),
+        ],
+    }
+
+
+@pytest.fixture
+def records():
+    return {(r["namespace"], r["name"]): r for r in catalog.sessions(objects())}
+
+
+def test_one_record_per_session_sorted():
+    out = catalog.sessions(objects())
+    assert [(r["namespace"], r["name"]) for r in out] == [
+        ("dev", "half"), ("dev", "web"), ("team", "api")]
+
+
+def test_complete_session(records):
+    assert records["dev", "web"] == {
+        "name": "web", "namespace": "dev",
+        "source": "/src/web", "path": None, "targetNamespace": "dev",
+        "host": "laptop", "user": "ana",
+        "created": "2026-11-24T10:00:00Z",          # the Service, the earliest
+        "lastSync": "2026-11-24T11:00:00Z", "revision": REV, "files": 12, "bytes": 3456,
+        "ready": "True", "status": "Applied revision: " + REV,
+        "bucketPod": "gitops-run-web-old",          # Ready beats newer-but-not-Ready
+        "objectsApplied": 3,
+    }
+
+
+def test_failing_session(records):
+    r = records["team", "api"]
+    assert (r["source"], r["host"], r["user"]) == ("/src/api", "ci", "bot")
+    assert r["path"] == "overlays/prod" and r["targetNamespace"] == "prod"
+    assert r["created"] == "2026-11-23T08:00:06Z"
+    assert r["ready"] == "False" and r["status"] == "health check failed"
+    assert r["files"] is None and r["bytes"] is None and r["revision"] is None
+    assert r["lastSync"] is None
+    assert r["bucketPod"] is None
+    assert r["objectsApplied"] is None
+
+
+def test_half_created_session(records):
+    r = records["dev", "half"]
+    assert r["source"] == "/src/half" and r["user"] == "ana"
+    assert r["created"] == "2026-11-24T12:00:00Z"
+    assert r["ready"] is None
+    assert r["status"].startswith("incomplete")
+    assert "up" in r["status"] and "down" in r["status"]
+    assert r["revision"] is None and r["objectsApplied"] is None and r["bucketPod"] is None
+
+
+def test_foreign_names_and_unlabelled_objects_are_not_sessions():
+    objs = {"Deployment": [
+        {"metadata": {"name": "web", "namespace": "dev", "labels": {"app": "web"}}},
+        {"metadata": meta("x", "dev", "2026-11-24T10:00:00Z", name="not-ours",
+                          annotations=static("/elsewhere"))},
+    ]}
+    [r] = catalog.sessions(objs)
+    assert r["name"] == "x"
+    assert r["source"] is None          # facts come only from the object named gitops-run-x
+
+
+def test_same_name_in_two_namespaces_stays_apart():
+    objs = {"Deployment": [
+        {"metadata": meta("web", "a", "2026-11-24T10:00:00Z", annotations=static("/one"))},
+        {"metadata": meta("web", "b", "2026-11-24T09:00:00Z", annotations=static("/two"))}]}
+    out = catalog.sessions(objs)
+    assert [(r["namespace"], r["source"], r["created"]) for r in out] == [
+        ("a", "/one", "2026-11-24T10:00:00Z"), ("b", "/two", "2026-11-24T09:00:00Z")]
+
+
+def test_static_facts_fall_back_to_other_objects():
+    objs = objects()
+    objs["Kustomization"][0]["metadata"]["annotations"] = {}
+    r = {x["name"]: x for x in catalog.sessions(objs)}["web"]
+    assert r["source"] == "/src/web" and r["host"] == "laptop"
+
+
+# -- which directory ------------------------------------------------------------------
+
+@pytest.mark.parametrize("source, cwd, expected", [
+    ("/src/app", "/src/app", True),
+    ("/src/app", "/src/app/sub/deeper", True),
+    ("/src/app/", "/src/app", True),
+    ("/src/app/./", "/src/app/x", True),
+    ("/src/app", "/src/app2", False),
+    ("/src/app", "/src/ap", False),
+    ("/src/app", "/src", False),
+    ("/src/app", "/other/src/app", False),
+    (None, "/src/app", False),
+    ("", "/src/app", False),
+])
+def test_contains(source, cwd, expected):
+    assert catalog.contains(source, cwd) is expected
+
+
+def test_by_directory_deepest_first():
+    recs = [{"name": "top", "source": "/src"}, {"name": "app", "source": "/src/app"},
+            {"name": "app2", "source": "/src/app2"}, {"name": "none", "source": None},
+            {"name": "sub", "source": "/src/app/sub"}]
+    assert [r["name"] for r in catalog.by_directory(recs, "/src/app/sub/x")] == \
+        ["sub", "app", "top"]
+    assert [r["name"] for r in catalog.by_directory(recs, "/src/app2")] == ["app2", "top"]
+    assert catalog.by_directory(recs, "/elsewhere") == []
+
+
+# -- bucket-server pods ------------------------------------------------------------------
+
+def waiting(reason, message=None):
+    w = {"reason": reason}
+    if message:
+        w["message"] = message
+    return {"metadata": {"name": "p"}, "status": {"phase": "Pending", "containerStatuses": [
+        {"name": "bucket-server", "ready": False, "state": {"waiting": w}}]}}
+
+
+def test_pod_ready():
+    assert pod_ready(pod("w", "d", "p", "t", ready=True))
+    assert not pod_ready(pod("w", "d", "p", "t", ready=False))
+    assert not pod_ready({"metadata": {}})
+    assert not pod_ready({"status": {"conditions": [{"type": "ContainersReady",
+                                                     "status": "True"}]}})
+
+
+def test_image_pull_backoff_is_fatal():
+    msg = 'Back-off pulling image "quay.io/minio/minio:nope"'
+    assert pod_problem(waiting("ImagePullBackOff", msg)) == (f"ImagePullBackOff: {msg}", True)
+    assert pod_problem(waiting("ErrImagePull"))[1] is True
+    assert pod_problem(waiting("CrashLoopBackOff", "back-off 10s"))[1] is True
+
+
+def test_container_creating_is_not_fatal():
+    assert pod_problem(waiting("ContainerCreating")) == ("ContainerCreating", False)
+
+
+def test_unscheduled_pod():
+    p = {"status": {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+         "message": "0/1 nodes are available: 1 Insufficient memory."}]}}
+    text, fatal = pod_problem(p)
+    assert text == "not scheduled: 0/1 nodes are available: 1 Insufficient memory."
+    assert fatal is False
+    del p["status"]["conditions"][0]["message"]
+    assert pod_problem(p) == ("not scheduled: Unschedulable", False)
+
+
+def test_pod_problem_phase_and_none():
+    assert pod_problem({"status": {"phase": "Pending"}}) == ("pod phase Pending", False)
+    assert pod_problem({"status": {}}) is None
+    assert pod_problem({}) is None
+
+
+def test_current_pod():
+    old_ready = pod("w", "d", "old-ready", "2026-11-24T10:00:00Z", ready=True)
+    new_ready = pod("w", "d", "new-ready", "2026-11-24T11:00:00Z", ready=True)
+    newest_unready = pod("w", "d", "newest", "2026-11-24T12:00:00Z", ready=False)
+    deleting = pod("w", "d", "deleting", "2026-11-24T13:00:00Z", ready=True, deleting=True)
+    name = lambda p: p and p["metadata"]["name"]   # noqa: E731
+    assert name(current_pod([old_ready, newest_unready, new_ready, deleting])) == "new-ready"
+    assert name(current_pod([newest_unready, old_ready])) == "old-ready"
+    older_unready = pod("w", "d", "older", "2026-11-24T09:00:00Z", ready=False)
+    assert name(current_pod([older_unready, newest_unready, deleting])) == "newest"
+    assert current_pod([deleting]) is None
+    assert current_pod([]) is None
