@@ -25,6 +25,10 @@ class ApiError(UserError):
         self.status = status
 
 
+class WaitTimeout(UserError):
+    """A wait ran out of time; callers usually re-word it with what they know."""
+
+
 class SnapshotError(UserError):
     """A problem with the local tree (a file too large, YAML that does not parse)."""
 
