@@ -42,6 +42,18 @@ REPO = Path(__file__).resolve().parents[1]
 BUCKET_IMAGE_REPO = "minio"
 
 
+DEVELOPER = "developer"
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted"]
+rules:
+- level: Metadata
+  users: ["developer"]
+- level: None
+"""
+
+
 def default_state_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return Path(xdg) / "kubectl-gitops-run" / "dev-cluster"
@@ -213,7 +225,12 @@ class Cluster:
                        check=True, capture_output=True)
         subprocess.run(["openssl", "rsa", "-in", str(pki / "sa.key"), "-pubout",
                         "-out", str(pki / "sa.pub")], check=True, capture_output=True)
-        (pki / "tokens.csv").write_text(f'{self.state.token},admin,admin,"system:masters"\n')
+        (pki / "tokens.csv").write_text(
+            f'{self.state.token},admin,admin,"system:masters"\n'
+            f'{self.developer_token},{DEVELOPER},{DEVELOPER},"system:masters"\n')
+        # Requests of the developer user alone are audited: the benchmarks count
+        # what a command costs the API server without the controllers' traffic.
+        (pki / "audit-policy.yaml").write_text(AUDIT_POLICY)
 
     def _start_etcd(self) -> None:
         p = self.state.ports
@@ -238,12 +255,25 @@ class Cluster:
             f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
             "--kubelet-preferred-address-types=InternalIP", "--profiling=false",
-            "--enable-priority-and-fairness=false", "--v=0"])
+            "--enable-priority-and-fairness=false", "--v=0",
+            f"--audit-policy-file={pki / 'audit-policy.yaml'}",
+            f"--audit-log-path={self.audit_log}", "--audit-log-maxsize=100",
+            "--audit-log-maxbackup=1"])
         self._wait("kube-apiserver", lambda: self._http_ok(self._api() + "/readyz", self.state.token),
                    timeout=120)
         self._write_kubeconfig()
 
-    def _write_kubeconfig(self) -> None:
+    @property
+    def developer_token(self) -> str:
+        return self.state.token + "-dev"
+
+    @property
+    def audit_log(self) -> Path:
+        """One JSON line per request of the developer user (see AUDIT_POLICY)."""
+        return self.d / "logs" / "audit.log"
+
+    def _write_kubeconfig(self, path: Path | None = None, user: str = "admin",
+                          token: str | None = None) -> Path:
         ca = (self.d / "pki" / "apiserver.crt").read_bytes()
         import base64
         cfg = {
@@ -251,12 +281,19 @@ class Cluster:
             "clusters": [{"name": CONTEXT, "cluster": {
                 "server": self._api(),
                 "certificate-authority-data": base64.b64encode(ca).decode()}}],
-            "users": [{"name": "admin", "user": {"token": self.state.token}}],
+            "users": [{"name": user, "user": {"token": token or self.state.token}}],
             "contexts": [{"name": CONTEXT, "context": {
-                "cluster": CONTEXT, "user": "admin", "namespace": "default"}}],
+                "cluster": CONTEXT, "user": user, "namespace": "default"}}],
         }
-        self.state.kubeconfig.write_text(yaml.safe_dump(cfg))
-        self.state.kubeconfig.chmod(0o600)
+        path = path or self.state.kubeconfig
+        path.write_text(yaml.safe_dump(cfg))
+        path.chmod(0o600)
+        return path
+
+    def developer_kubeconfig(self) -> Path:
+        """A kubeconfig of a cluster-admin whose every request is audited."""
+        return self._write_kubeconfig(self.d / "kubeconfig-developer", DEVELOPER,
+                                      self.developer_token)
 
     def _start_controllers(self) -> None:
         p, pki, kc = self.state.ports, self.d / "pki", str(self.state.kubeconfig)

@@ -73,69 +73,83 @@ def scan(root: str | os.PathLike, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         raise SnapshotError(f"directory {shown} does not exist")
     if not os.path.isdir(shown):
         raise SnapshotError(f"{shown} is not a directory")
-    top = os.path.abspath(shown)
-    real_top = os.path.realpath(top)
-    rules = ignore_rules(top)
-    racy_after = time.time_ns() - _RACY_NS
-    seen: set[str] = set()
-    entries: dict[str, Entry] = {}
+    walk = _Walk(shown, max_file_size, cache)
+    walk.directory(walk.top, "")
+    if cache is not None:   # forget files that are gone, so the cache does not grow
+        for stale in [p for p in cache if p not in walk.seen]:
+            del cache[stale]
+    if not walk.entries:
+        raise SnapshotError(f"{shown} has no files to sync (after .sourceignore/.gitignore rules)")
+    return Snapshot(walk.top, dict(sorted(walk.entries.items())))
 
-    def walk(directory: str, prefix: str) -> None:
+
+class _Walk:
+    """One scan's walk of the tree: what it found and what it has seen."""
+
+    def __init__(self, shown: str, max_file_size: int, cache: dict | None):
+        self.shown, self.max_file_size, self.cache = shown, max_file_size, cache
+        self.top = os.path.abspath(shown)
+        self.real_top = os.path.realpath(self.top)
+        self.rules = ignore_rules(self.top)
+        self.racy_after = time.time_ns() - _RACY_NS
+        self.seen: set[str] = set()
+        self.entries: dict[str, Entry] = {}
+
+    def directory(self, directory: str, prefix: str) -> None:
         try:
             with os.scandir(directory) as it:
                 items = sorted(it, key=lambda d: d.name)
         except OSError as e:
-            raise SnapshotError(
-                f"cannot read directory {prefix.rstrip('/') or shown}: {e.strerror}") from e
+            raise SnapshotError(f"cannot read directory {prefix.rstrip('/') or self.shown}: "
+                                f"{e.strerror}") from e
         for item in items:
             key = prefix + item.name
-            try:
-                if item.is_dir(follow_symlinks=False):
-                    if not rules.ignored(key, True):
-                        walk(item.path, key + "/")
-                    continue
-                if rules.ignored(key, False):   # gitignore treats symlinks as files
-                    continue
-                path = item.path
-                if item.is_symlink():
-                    path = os.path.realpath(item.path)
-                    if os.path.commonpath([real_top, path]) != real_top:
-                        log.debug("skipping %s: symlink points outside %s", key, shown)
-                        continue
-                st = os.stat(path)
-            except FileNotFoundError:   # dangling link, or removed while we looked
-                log.debug("skipping %s: it does not exist (dangling symlink?)", key)
-                continue
-            except OSError as e:
-                log.debug("skipping %s: %s", key, e)
-                continue
-            if stat.S_ISDIR(st.st_mode):   # a symlinked directory: never descended (cycles)
-                log.debug("skipping %s: symlink to a directory is not followed", key)
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                log.debug("skipping %s: not a regular file", key)
-                continue
-            try:
-                key.encode("utf-8")
-            except UnicodeEncodeError:
-                raise SnapshotError(f"{key!r}: file name is not valid UTF-8") from None
-            if st.st_size > max_file_size:
-                size, limit = _sizes(st.st_size, max_file_size)
-                raise SnapshotError(
-                    f"{key} is {size}, over the {limit} limit (raise it with "
-                    "--max-file-size, or list the file in .sourceignore)")
-            seen.add(path)
-            digest = _md5(key, path, st, cache, racy_after)
-            if digest is not None:
-                entries[key] = Entry(key, path, digest[1], digest[0])
+            if item.is_dir(follow_symlinks=False):
+                if not self.rules.ignored(key, True):
+                    self.directory(item.path, key + "/")
+            elif not self.rules.ignored(key, False):    # gitignore treats symlinks as files
+                found = self._target(item, key)
+                if found is not None:
+                    self._add(key, *found)
 
-    walk(top, "")
-    if cache is not None:   # forget files that are gone, so the cache does not grow
-        for stale in [p for p in cache if p not in seen]:
-            del cache[stale]
-    if not entries:
-        raise SnapshotError(f"{shown} has no files to sync (after .sourceignore/.gitignore rules)")
-    return Snapshot(top, dict(sorted(entries.items())))
+    def _target(self, item: os.DirEntry, key: str) -> tuple[str, os.stat_result] | None:
+        """The regular file an entry stands for (a symlink's target inside the
+        tree), or None to skip it."""
+        path = item.path
+        try:
+            if item.is_symlink():
+                path = os.path.realpath(item.path)
+                if os.path.commonpath([self.real_top, path]) != self.real_top:
+                    log.debug("skipping %s: symlink points outside %s", key, self.shown)
+                    return None
+            st = os.stat(path)
+        except FileNotFoundError:   # dangling link, or removed while we looked
+            log.debug("skipping %s: it does not exist (dangling symlink?)", key)
+            return None
+        except OSError as e:
+            log.debug("skipping %s: %s", key, e)
+            return None
+        if stat.S_ISDIR(st.st_mode):   # a symlinked directory: never descended (cycles)
+            log.debug("skipping %s: symlink to a directory is not followed", key)
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            log.debug("skipping %s: not a regular file", key)
+            return None
+        return path, st
+
+    def _add(self, key: str, path: str, st: os.stat_result) -> None:
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SnapshotError(f"{key!r}: file name is not valid UTF-8") from None
+        if st.st_size > self.max_file_size:
+            size, limit = _sizes(st.st_size, self.max_file_size)
+            raise SnapshotError(f"{key} is {size}, over the {limit} limit (raise it with "
+                                "--max-file-size, or list the file in .sourceignore)")
+        self.seen.add(path)
+        digest = _md5(key, path, st, self.cache, self.racy_after)
+        if digest is not None:
+            self.entries[key] = Entry(key, path, digest[1], digest[0])
 
 
 def _md5(key: str, path: str, st: os.stat_result, cache: dict | None,

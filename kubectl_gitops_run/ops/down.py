@@ -6,9 +6,9 @@ Whatever of a session exists is removed, and nothing that is not ours
 from __future__ import annotations
 
 from ..adapters.kube import Kube
-from ..core.resources import KINDS
+from ..adapters.waiting import until
 from ..core import naming
-from ..errors import UserError
+from ..errors import UserError, WaitTimeout
 
 OWNED_KINDS = ("Kustomization", "Bucket", "Deployment", "Service", "Secret", "Lease")
 # Flux's finalizers prune what a Kustomization applied and drop a Bucket's artifacts.
@@ -40,14 +40,12 @@ def down(kube: Kube, name: str, *, keep_workloads: bool = False,
 
 def _wait_gone(kube: Kube, kind: str, name: str, ns: str, uid: str | None,
                timeout: float) -> None:
-    def gone() -> bool:
-        obj = kube.get(kind, name, ns)
+    def gone(obj: dict | None) -> bool:
         return obj is None or (uid is not None and obj["metadata"]["uid"] != uid)
     try:
-        kube.wait_for(f"{kind} {ns}/{name} to be deleted", gone, timeout)
-    except UserError:
+        until(kube, kind, ns, gone, name=name, timeout=timeout)
+    except WaitTimeout:
         # Flux's finalizers prune what a Kustomization applied: they need Flux
-        hint = " (is Flux running? its finalizer must let it go)" \
-            if "fluxcd" in KINDS[kind][0] else ""
+        hint = " (is Flux running? its finalizer must let it go)" if kind in FINALIZED else ""
         raise UserError(f"timed out after {timeout:g}s waiting for {kind} {ns}/{name} to be "
                         f"deleted{hint}") from None

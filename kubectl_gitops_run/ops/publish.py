@@ -24,16 +24,16 @@ from typing import Callable
 
 from ..adapters.bucketserver import BucketServer
 from ..adapters.kube import Kube
+from ..adapters.waiting import until
 from ..core import flux, manifests, naming
 from ..core.snapshot import Plan, Snapshot, plan, short_revision
-from ..errors import BucketUnreachable, Cancelled, FileChanged, S3Error, UserError
+from ..errors import BucketUnreachable, FileChanged, S3Error, UserError, WaitTimeout
 from .report import SILENT, Reporter
 
 log = logging.getLogger(__name__)
 
 UPLOAD_WORKERS = 16
 ATTEMPTS = 3                # publishing survives this many dead tunnels or bucket pods
-POLL = 0.1
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Syncer:
         self.server, self.timeout = server, timeout
         self.cancel = cancel or threading.Event()
         self.report = report
+        self.last_flip: dict | None = None    # the Bucket as our last flip left it
 
     # -- the whole sync ------------------------------------------------------
 
@@ -181,20 +182,17 @@ class Syncer:
     def _await_spec_seen(self, bucket: dict | None) -> dict | None:
         """Wait until source-controller works from the Bucket's current spec, so
         it no longer reads the slot we are about to write."""
-        if bucket is None or flux.spec_seen(bucket):
-            return bucket
-        deadline = time.monotonic() + self.timeout
-        while True:
-            time.sleep(POLL)
-            bucket = self.kube.get("Bucket", self.name, self.namespace)
-            if bucket is None or flux.spec_seen(bucket):
-                return bucket
-            if time.monotonic() >= deadline:
-                raise UserError(
-                    f"source-controller has not picked up the last sync of session "
-                    f"{self.session!r} after {self.timeout:g}s (Bucket {self.namespace}/"
-                    f"{self.name} generation {bucket['metadata'].get('generation')}); is Flux's "
-                    f"source-controller running?")
+        def seen(obj: dict | None):
+            return (obj,) if obj is None or flux.spec_seen(obj) else None
+        try:
+            return until(self.kube, "Bucket", self.namespace, seen, name=self.name,
+                         timeout=self.timeout, start=bucket)[0]
+        except WaitTimeout:
+            raise UserError(
+                f"source-controller has not picked up the last sync of session "
+                f"{self.session!r} after {self.timeout:g}s (Bucket {self.namespace}/"
+                f"{self.name} generation {bucket['metadata'].get('generation')}); is Flux's "
+                f"source-controller running?") from None
 
     def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
               spec: manifests.Spec | None) -> None:
@@ -204,60 +202,58 @@ class Syncer:
         if bucket is None:
             manifest = manifests.bucket(spec, slot, facts)
             manifest["metadata"]["annotations"][flux.REQUESTED_AT] = token
-            self.kube.apply(manifest)
+            self.last_flip = self.kube.apply(manifest)
         else:
             patch = {"metadata": {"annotations": {**facts, flux.REQUESTED_AT: token}},
                      "spec": {"bucketName": slot}}
-            self.kube.patch("Bucket", self.name, patch, self.namespace)
+            self.last_flip = self.kube.patch("Bucket", self.name, patch, self.namespace)
 
-    def _request(self, name: str, kind: str = "Bucket") -> str:
-        """Ask Flux to reconcile now; returns the request's token."""
+    def _request(self, name: str, kind: str = "Bucket") -> tuple[str, dict]:
+        """Ask Flux to reconcile now; returns the request's token and the object."""
         token, patch = flux.request_reconcile()
-        self.kube.patch(kind, name, patch, self.namespace)
-        return token
+        return token, self.kube.patch(kind, name, patch, self.namespace)
 
     # -- waiting for Flux -----------------------------------------------------
 
     def wait_applied(self, revision: str) -> int | None:
         """Wait until the Bucket holds `revision` and the Kustomization applied it;
         returns the number of objects applied."""
-        self._wait("Bucket", lambda obj: flux.bucket_progress(obj, revision), revision)
+        self._wait("Bucket", lambda obj: flux.bucket_progress(obj, revision), revision,
+                   start=self.last_flip)
         ks = self.kube.get("Kustomization", self.name, self.namespace)
         if ks is None:
             raise self._missing("Kustomization")
         if flux.kustomization_progress(ks, revision).state == flux.DONE:
             return flux.applied_count(ks)
         # a failure Flux reported before this request is no verdict on this sync
-        token = self._request(self.name, "Kustomization")
+        token, ks = self._request(self.name, "Kustomization")
         ks = self._wait("Kustomization",
-                        lambda obj: flux.kustomization_progress(obj, revision, token), revision)
+                        lambda obj: flux.kustomization_progress(obj, revision, token), revision,
+                        start=ks)
         return flux.applied_count(ks)
 
-    def _wait(self, kind: str, progress, revision: str) -> dict:
+    def _wait(self, kind: str, progress, revision: str, start: dict | None = None) -> dict:
+        """Watch one of our Flux objects until `progress` says DONE (or FAILED)."""
         # no repeated reconcile requests: each makes source-controller list (and
         # maybe fetch) the whole bucket again, which slows the next sync
-        deadline = time.monotonic() + self.timeout
-        last = flux.Progress(flux.WAITING)
-        while True:
-            if self.cancel.is_set():
-                raise Cancelled()
-            obj = self.kube.get(kind, self.name, self.namespace)
+        last = [flux.Progress(flux.WAITING)]
+
+        def check(obj: dict | None) -> dict | None:
             if obj is None:
                 raise self._missing(kind)
-            last = progress(obj)
-            if last.state == flux.DONE:
-                return obj
-            if last.state == flux.FAILED:
+            last[0] = progress(obj)
+            if last[0].state == flux.FAILED:
                 raise UserError(f"Flux could not apply revision {short_revision(revision)}: "
-                                f"{kind} {self.namespace}/{self.name}: {last.message}")
-            now = time.monotonic()
-            if now >= deadline:
-                why = f": {last.message}" if last.message else ""
-                raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
-                                f"{self.namespace}/{self.name} to reach revision "
-                                f"{short_revision(revision)}{why}")
-            self.cancel.wait(POLL)
-
+                                f"{kind} {self.namespace}/{self.name}: {last[0].message}")
+            return obj if last[0].state == flux.DONE else None
+        try:
+            return until(self.kube, kind, self.namespace, check, name=self.name,
+                         timeout=self.timeout, cancel=self.cancel, start=start)
+        except WaitTimeout:
+            why = f": {last[0].message}" if last[0].message else ""
+            raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
+                            f"{self.namespace}/{self.name} to reach revision "
+                            f"{short_revision(revision)}{why}") from None
 
     def _missing(self, kind: str) -> UserError:
         return UserError(f"{kind} {self.namespace}/{self.name} of session {self.session!r} is "

@@ -22,22 +22,32 @@ def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None
 
 
 def resolve(kube: Kube, name: str | None, cwd: str) -> dict:
-    """The session to sync: by name, else the one whose source dir holds cwd."""
-    records = find_sessions(kube, kube.namespace)
+    """The session to sync: by name, else the one whose source dir holds cwd.
+    Reads only the Flux objects (they carry the static facts): every request
+    counts on a busy cluster."""
+    ns = kube.namespace
     if name:
+        objects = {kind: [o for o in [kube.get(kind, naming.object_name(name), ns)]
+                          if naming.owns(o, name)] for kind in ("Kustomization", "Bucket")}
+        if any(objects.values()):
+            return sessions.record(ns, name, objects)
+        records = find_sessions(kube, ns)     # a half-created session is still one
         hit = next((r for r in records if r["name"] == name), None)
         if hit is None:
-            raise UserError(f"session {name!r} not found in namespace {kube.namespace!r}"
+            raise UserError(f"session {name!r} not found in namespace {ns!r}"
                             + _candidates(records))
         return hit
+    sel = naming.selector()
+    records = sessions.sessions({kind: kube.list(kind, ns, sel)
+                                 for kind in ("Kustomization", "Bucket")})
     hits = sessions.by_directory(records, cwd)
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise UserError(f"no session in namespace {kube.namespace!r} has {cwd} in its source "
+        raise UserError(f"no session in namespace {ns!r} has {cwd} in its source "
                         f"directory; pass a session NAME or start one with `up`"
-                        + _candidates(records))
-    raise UserError(f"several sessions in namespace {kube.namespace!r} hold {cwd}: "
+                        + _candidates(find_sessions(kube, ns)))
+    raise UserError(f"several sessions in namespace {ns!r} hold {cwd}: "
                     f"{', '.join(r['name'] for r in hits)}; pass the session NAME")
 
 

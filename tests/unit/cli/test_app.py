@@ -200,3 +200,25 @@ def test_cycle_line_slot_flip_is_not_up_to_date():
                     elapsed=2.0, flipped=True)
     assert cycle_line(result, None, WHEN) == \
         "09:05:07 +0 ~0 -0 files, revision sha256:3f2a9c1e, applied 2 objects in 2.0s"
+
+
+# -- bugs of issue 9, each with the test that caught it ------------------------------------
+
+def test_python_dash_m_passes_the_exit_status_on():
+    res = subprocess.run([sys.executable, "-m", "kubectl_gitops_run", "down"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2, res
+    assert res.stderr.startswith("error: name the sessions to remove")
+
+
+def test_last_resort_handler_survives_a_failed_import(capsys, monkeypatch, tmp_path):
+    # a module the command imports lazily cannot be imported: the handler must
+    # still print one line, without importing anything itself
+    monkeypatch.setitem(sys.modules, "kubectl_gitops_run.adapters.scanner", None)
+    monkeypatch.delitem(sys.modules, "kubectl_gitops_run.ops", raising=False)
+    for name in [m for m in sys.modules if m.startswith("kubectl_gitops_run.ops.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    code, _, err = run(capsys, "ls")
+    assert code == 1
+    assert "ImportError" in one_error_line(err) or "ModuleNotFoundError" in err
