@@ -15,12 +15,11 @@ import click
 
 from .. import __version__
 from ..errors import UsageError, UserError
+from .output import FORMATS, escape
 from .params import Duration, Size
 
 PROG = "kubectl gitops-run"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-# the same list as output.FORMATS, which is not imported before a command runs
-OUTPUTS = ("wide", "json", "yaml", "name")
 # click 8.2+ raises this for a bare `kubectl gitops-run`; older ones print help themselves
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
@@ -76,10 +75,23 @@ def command(group, *args, **kwargs):
             for flag in KUBE_FLAGS:
                 if kw.get(flag) is None:
                     kw[flag] = before.get(flag)
+            _validate_names(kw)
             _setup_logging(verbose or before.get("verbose") or 0)
             return f(*a, **kw)
         return group.command(*args, **kwargs)(run)
     return wrap
+
+
+def _validate_names(kw: dict) -> None:
+    """Names and namespaces as Kubernetes accepts them, before any request."""
+    from ..core import naming
+    if kw.get("namespace") is not None:
+        naming.validate_namespace(kw["namespace"])
+    if kw.get("target_namespace"):
+        naming.validate_namespace(kw["target_namespace"], "--target-namespace")
+    for name in [kw.get("name")] + list(kw.get("names") or ()):
+        if name is not None:
+            naming.validate_name(name)
 
 
 @click.group(cls=AliasGroup, context_settings=CONTEXT_SETTINGS)
@@ -145,7 +157,7 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
     result = ops.up(connect, dir, name, path=path, target_namespace=target_namespace,
                     image=bucket_image or manifests.DEFAULT_IMAGE, allow_context=allow_context,
                     opts=opts)
-    click.echo(output.up_line(name, kube.namespace, result))
+    click.echo(escape(output.up_line(name, kube.namespace, result)))
     if watch:
         ops.watch(kube, name, dir, opts, terminal.WatchScreen())
 
@@ -184,7 +196,7 @@ def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, kubec
         ops.watch(kube, record["name"], source, opts, terminal.WatchScreen())
         return
     result = ops.sync(kube, record["name"], source, opts)
-    click.echo(out.result_json(result) if output == "json" else out.result_line(result))
+    click.echo(out.result_json(result) if output == "json" else escape(out.result_line(result)))
 
 
 @command(cli, name="ls", epilog="""\b
@@ -194,7 +206,7 @@ Examples:
   kubectl gitops-run get -o json
 """)
 @click.option("-A", "--all-namespaces", is_flag=True, help="List sessions in all namespaces.")
-@click.option("-o", "--output", type=click.Choice(OUTPUTS), help="Output format.")
+@click.option("-o", "--output", type=click.Choice(FORMATS), help="Output format.")
 @click.option("--no-headers", is_flag=True, help="Do not print the header row.")
 @click.option("-l", "--selector", help="Label selector to filter sessions on.")
 @kube_options
@@ -297,6 +309,6 @@ def main(argv=None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {escape(message)}", err=True)
     return code
 

@@ -24,6 +24,20 @@ MIN_CELL = 6
 FORMATS = ("wide", "json", "yaml", "name")
 
 
+# kubectl (1.26+) shows ESC as "^[" and CR as "\\r", so that a file name or a
+# cluster string cannot move the cursor or rewrite the screen; other control
+# characters (BEL, C1 CSI ...) are shown as \\xNN here too.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text: str) -> str:
+    """Text safe for a terminal: tabs and newlines stay, other controls are shown."""
+    def show(m: re.Match) -> str:
+        c = m.group()
+        return "^[" if c == "\x1b" else "\\r" if c == "\r" else f"\\x{ord(c):02x}"
+    return _CONTROL.sub(show, text)
+
+
 def human_duration(seconds: float) -> str:
     """apimachinery's duration.HumanDuration, branch for branch."""
     s = int(seconds)  # truncates toward zero, as Go's int(d.Seconds())
@@ -75,7 +89,8 @@ def age(timestamp: str | None, now: datetime) -> str:
 
 def table(headers: list[str], rows: list[list[str]], no_headers: bool = False) -> str:
     lines = ([] if no_headers else [[h.upper() for h in headers]])
-    lines += [[NONE if c is None or str(c) == "" else str(c) for c in row] for row in rows]
+    lines += [[NONE if c is None or str(c) == "" else escape(str(c)) for c in row]
+              for row in rows]
     if not lines:
         return ""
     ncols = max(len(line) for line in lines)

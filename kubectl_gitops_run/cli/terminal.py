@@ -21,7 +21,14 @@ def is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-class TerminalReporter(Reporter):
+class Warnings(Reporter):
+    """For scripts: only warnings, on stderr."""
+
+    def warning(self, message: str) -> None:
+        click.echo(f"warning: {output.escape(message)}", err=True)
+
+
+class TerminalReporter(Warnings):
     """Waits and an upload counter on a terminal's stderr; warnings always."""
 
     def __init__(self):
@@ -30,10 +37,7 @@ class TerminalReporter(Reporter):
         self._bar = False
 
     def waiting(self, what: str) -> None:
-        click.echo(what, err=True)
-
-    def warning(self, message: str) -> None:
-        click.echo(f"warning: {message}", err=True)
+        click.echo(output.escape(what), err=True)
 
     def uploading(self, files_done: int, files: int, bytes_done: int, total: int) -> None:
         if files < BAR_MIN_FILES:
@@ -52,13 +56,6 @@ class TerminalReporter(Reporter):
             self._bar = False
 
 
-class Warnings(Reporter):
-    """For scripts: only warnings, on stderr."""
-
-    def warning(self, message: str) -> None:
-        click.echo(f"warning: {message}", err=True)
-
-
 def reporter(progress: bool = True) -> Reporter:
     """Progress on a terminal only (scripts stay quiet); warnings always."""
     return TerminalReporter() if progress and is_tty() else Warnings()
@@ -68,11 +65,11 @@ class WatchScreen(Screen):
     """One line per watch cycle on stdout."""
 
     def started(self, source: str, session: str, namespace: str) -> None:
-        click.echo(f"watching {source} for session {session} in namespace {namespace} "
-                   f"(Ctrl-C to stop)")
+        click.echo(output.escape(f"watching {source} for session {session} in namespace "
+                                 f"{namespace} (Ctrl-C to stop)"))
 
     def cycle(self, result, error: str | None) -> None:
-        click.echo(output.cycle_line(result, error, datetime.now()))
+        click.echo(output.escape(output.cycle_line(result, error, datetime.now())))
 
     def stopped(self, session: str) -> None:
         click.echo(f"stopped watching; session {session} stays (remove it with "

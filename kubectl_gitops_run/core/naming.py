@@ -47,6 +47,25 @@ def validate_name(name: str) -> str:
     return name
 
 
+def validate_namespace(namespace: str, flag: str = "-n") -> str:
+    """A namespace as Kubernetes accepts it (an RFC 1123 label), checked before
+    any request so that it never goes into a URL as typed."""
+    if len(namespace) > 63 or not _LABEL.fullmatch(namespace):
+        raise UsageError(f"invalid namespace {namespace!r} for {flag}: use at most 63 "
+                         f"lower-case letters, digits and '-', starting and ending with a "
+                         f"letter or digit")
+    return namespace
+
+
+def confined_path(path: str) -> str:
+    """--path as a '/'-separated path inside the source directory ("" for its root)."""
+    parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
+    if path.startswith(("/", "\\")) or ".." in parts:
+        raise UsageError(f"--path {path!r} must be a directory inside DIR, relative to it "
+                         f"(e.g. --path deploy)")
+    return "/".join(parts)
+
+
 def name_from_dir(basename: str) -> str:
     """A directory's basename made into a valid session name ("My_App" -> "my-app")."""
     name = re.sub(r"[^a-z0-9]+", "-", basename.lower()).strip("-")

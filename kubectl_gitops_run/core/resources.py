@@ -1,6 +1,8 @@
 """The kinds the plugin reads and writes, and their API paths (pure)."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 # kind -> (apiVersion, plural, namespaced)
 KINDS = {
     "Namespace": ("v1", "namespaces", False),
@@ -19,10 +21,11 @@ KINDS = {
 def path(kind: str, namespace: str | None = None, name: str | None = None) -> str:
     api_version, plural, namespaced = KINDS[kind]
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    # names are validated before any request; quoting is the second line of defence
     if namespaced and namespace:
-        base += f"/namespaces/{namespace}"
+        base += f"/namespaces/{quote(namespace, safe='')}"
     base += f"/{plural}"
-    return f"{base}/{name}" if name else base
+    return f"{base}/{quote(name, safe='')}" if name else base
 
 
 def describe(kind: str, namespace: str | None, name: str | None) -> str:

@@ -55,13 +55,14 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     scan_source = scanner(source, opts.max_file_size)
     scan_source()           # bad input fails before the cluster is touched (scanned
     # again when the bucket server is up: waiting for it may take minutes)
+    path = naming.confined_path(path)
     if path and not os.path.isdir(os.path.join(source, path)):
         raise UsageError(f"--path {path!r} is not a directory inside {source}")
     kube = connect()
     check_context(kube, allow_context)
     check_flux(kube)
     spec = manifests.Spec(name=name, namespace=kube.namespace, source=os.path.abspath(source),
-                          host=localhost.host(), user=localhost.user(), path=path.strip("/"),
+                          host=localhost.host(), user=localhost.user(), path=path,
                           target_namespace=target_namespace, image=image)
     _apply_bucket_server(kube, spec)
     result = _first_sync(kube, spec, scan_source, opts)

@@ -207,6 +207,12 @@ def test_context_guard(cluster, namespace, app, tmp_path):
     kc.write_text(yaml.safe_dump(cfg))
     line = failed(cluster, "up", str(app), "--kubeconfig", str(kc), "-n", namespace)
     assert "context 'prod'" in line and "--allow-context prod" in line
+    # a loopback server alone is no proof: an SSH tunnel to production looks like one
+    cfg["clusters"][0]["cluster"]["server"] = yaml.safe_load(
+        cluster.kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    kc.write_text(yaml.safe_dump(cfg))
+    line = failed(cluster, "up", str(app), "--kubeconfig", str(kc), "-n", namespace)
+    assert "context 'prod'" in line and "--allow-context prod" in line
 
 
 def test_unreachable_and_missing_kubeconfig(cluster, tmp_path):

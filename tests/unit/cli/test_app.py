@@ -222,3 +222,29 @@ def test_last_resort_handler_survives_a_failed_import(capsys, monkeypatch, tmp_p
     code, _, err = run(capsys, "ls")
     assert code == 1
     assert "ImportError" in one_error_line(err) or "ModuleNotFoundError" in err
+
+
+# -- names are checked before any request (issue 12, item 8) --------------------------------
+
+@pytest.mark.parametrize("args, what", [
+    (["up", ".", "--name", "abc\n"], "invalid session name"),
+    (["ls", "-n", "a b"], "invalid namespace 'a b' for -n"),
+    (["-n", "../x", "ls"], "invalid namespace '../x' for -n"),
+    (["down", "Bad_Name"], "invalid session name 'Bad_Name'"),
+    (["sync", "web/../x"], "invalid session name"),
+    (["up", ".", "--target-namespace", "x y"], "for --target-namespace"),
+])
+def test_bad_names_are_usage_errors_before_any_request(capsys, monkeypatch, tmp_path, args, what):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))    # a request would say so
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert what in one_error_line(err)
+
+
+@pytest.mark.parametrize("path", ["/etc", "../..", "a/../../b"])
+def test_path_outside_dir_is_a_usage_error(capsys, monkeypatch, tmp_path, path):
+    (tmp_path / "app.yaml").write_text("a: 1\n")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    code, _, err = run(capsys, "up", str(tmp_path), "--path", path)
+    assert code == 2
+    assert "must be a directory inside DIR" in one_error_line(err)

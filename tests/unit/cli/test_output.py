@@ -160,15 +160,19 @@ def test_summary_line():
     assert p.summary_line("+1", REV, 1, 2).endswith("applied 1 object in 2.0s")
 
 
-@pytest.mark.parametrize("n, expected", [
-    (0, "0 B"), (512, "512 B"), (1023, "1023 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"),
-    (int(12.5 * 1024 ** 2), "12.5 MiB"), (1024 ** 2 - 1, "1.0 MiB"), (3 * 1024 ** 3, "3.0 GiB"),
-])
-def test_human_bytes(n, expected):
-    assert p.human_bytes(n) == expected
-
-
 def test_status_shortens_digests():
     row = p.sessions_table([session("web", status="Applied revision: " + REV)], now=NOW,
                            home="/home/u").splitlines()[1]
     assert "Applied revision: sha256:3f2a9c1e " in row + " " and REV not in row
+
+
+def test_escape_shows_terminal_controls_as_kubectl_does():
+    assert p.escape("a\x1b[31mred\x1b[0m") == "a^[[31mred^[[0m"
+    assert p.escape("over\rwrite") == "over\\rwrite"
+    assert p.escape("bell\x07 csi\x9b del\x7f") == "bell\\x07 csi\\x9b del\\x7f"
+    assert p.escape("tab\tand\nnewline stay; ünïcode too") == "tab\tand\nnewline stay; ünïcode too"
+
+
+def test_table_cells_are_escaped():
+    out = p.table(["name"], [["evil\x1b]0;title\x07"]])
+    assert "\x1b" not in out and "^[]0;title\\x07" in out

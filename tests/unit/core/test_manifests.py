@@ -1,15 +1,12 @@
-"""session: names, labels, annotations, credentials and the manifests of one session."""
+"""The manifests of a session's objects, and its credentials."""
 from __future__ import annotations
 
-import random
 import re
-import string
 
 import pytest
 
 from kubectl_gitops_run.core import manifests as s
 from kubectl_gitops_run.core import naming as n
-from kubectl_gitops_run.errors import UsageError
 
 MANAGED = ("app.kubernetes.io/managed-by", "kubectl-gitops-run")
 SESSION = "kubectl-gitops-run.io/session"
@@ -30,112 +27,6 @@ def parse_selector(text: str) -> dict:
 def matches(selector: str, labels: dict) -> bool:
     return all(k in labels and (v is None or labels[k] == v)
                for k, v in parse_selector(selector).items())
-
-
-# -- names ----------------------------------------------------------------------
-
-def test_max_name_fits_a_dns_label():
-    assert n.MAX_NAME == LIMIT == 52
-    assert n.object_name("web") == "gitops-run-web"
-
-
-@pytest.mark.parametrize("name", ["a", "web", "my-app-2", "a1", "a--b", "x" * LIMIT])
-def test_validate_name_accepts(name):
-    assert n.validate_name(name) == name
-
-
-@pytest.mark.parametrize("name", [
-    "", "x" * (LIMIT + 1), "Web", "my_app", "1app", "9", "app-", "-app", "a.b", "a b", "ä",
-])
-def test_validate_name_rejects_with_the_rule(name):
-    with pytest.raises(UsageError) as e:
-        n.validate_name(name)
-    text = str(e.value)
-    assert repr(name) in text
-    assert f"at most {LIMIT}" in text and "lower-case" in text and "starting with a letter" in text
-    assert e.value.code == 2
-
-
-@pytest.mark.parametrize("basename, expected", [
-    ("My_App", "my-app"),
-    ("web", "web"),
-    ("123", "app"),
-    ("---", "app"),
-    ("", "app"),
-    ("2048-game", "game"),
-    ("_hidden", "hidden"),
-    ("Hello World!", "hello-world"),
-    ("a" * 60, "a" * LIMIT),
-    ("a" * (LIMIT - 1) + "_b", "a" * (LIMIT - 1)),      # cut at the '-', which is dropped
-])
-def test_name_from_dir(basename, expected):
-    assert n.name_from_dir(basename) == expected
-
-
-def test_name_from_dir_always_valid():
-    rnd = random.Random(1234)
-    alphabet = string.ascii_letters + string.digits + "-_. ~äß" + "0" * 5 + "-" * 5
-    names = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 80))) for _ in range(3000)]
-    names += ["-" * 70, "9" * 70, "a" + "-" * 70 + "b", "x" * (LIMIT - 1) + "-yz", "ÄÖÜ"]
-    for basename in names:
-        name = n.name_from_dir(basename)
-        assert n.validate_name(name) == name, basename
-        assert len(name) <= LIMIT and DNS_1035.match(name), basename
-
-
-# -- labels, selectors, annotations ------------------------------------------
-
-def test_labels():
-    assert n.labels("web") == {MANAGED[0]: MANAGED[1], SESSION: "web"}
-    assert n.labels("web", "bucket-server") == {
-        MANAGED[0]: MANAGED[1], SESSION: "web", "app.kubernetes.io/component": "bucket-server"}
-
-
-def test_selector():
-    every = "app.kubernetes.io/managed-by=kubectl-gitops-run,kubectl-gitops-run.io/session"
-    assert n.selector(None) == every
-    assert n.selector() == every
-    assert n.selector("web") == \
-        "app.kubernetes.io/managed-by=kubectl-gitops-run,kubectl-gitops-run.io/session=web"
-    assert n.selector(None, "team=a") == every + ",team=a"
-    assert n.selector("web", "team=a,tier!=db") == \
-        "app.kubernetes.io/managed-by=kubectl-gitops-run,kubectl-gitops-run.io/session=web," \
-        "team=a,tier!=db"
-
-
-@pytest.mark.parametrize("labels, expected", [
-    ({MANAGED[0]: MANAGED[1], SESSION: "web"}, True),
-    ({MANAGED[0]: MANAGED[1], SESSION: "web", "extra": "x"}, True),
-    ({MANAGED[0]: MANAGED[1], SESSION: "other"}, False),
-    ({MANAGED[0]: MANAGED[1]}, False),
-    ({SESSION: "web"}, False),
-    ({MANAGED[0]: "helm", SESSION: "web"}, False),
-    ({}, False),
-    (None, False),
-])
-def test_owns(labels, expected):
-    assert n.owns({"metadata": {"name": "gitops-run-web", "labels": labels}}, "web") is expected
-
-
-def test_owns_without_object_or_metadata():
-    assert n.owns(None, "web") is False
-    assert n.owns({}, "web") is False
-
-
-def test_annotations_and_fact_round_trip():
-    ann = n.annotations(source="/src/web", files=12, bytes=0, last_sync=None, target_namespace="t")
-    assert ann == {"kubectl-gitops-run.io/source": "/src/web",
-                   "kubectl-gitops-run.io/files": "12",
-                   "kubectl-gitops-run.io/bytes": "0",
-                   "kubectl-gitops-run.io/target-namespace": "t"}
-    obj = {"metadata": {"annotations": ann}}
-    assert n.fact(obj, "source") == "/src/web"
-    assert n.fact(obj, "files") == "12"
-    assert n.fact(obj, "target-namespace") == "t"
-    assert n.fact(obj, "last-sync") is None
-    assert n.fact(None, "source") is None
-    assert n.fact({"metadata": {}}, "source") is None
-    assert n.fact({"metadata": {"annotations": None}}, "source") is None
 
 
 # -- credentials ----------------------------------------------------------------

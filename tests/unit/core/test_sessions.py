@@ -1,5 +1,4 @@
-"""catalog: our labelled objects grouped into one record per session; and the
-bucket-server pod choice (bucketserver's pure functions) that the records use.
+"""Sessions: our labelled objects grouped into one record per session.
 
 The objects below are plain dicts shaped like what the API server returns."""
 from __future__ import annotations
@@ -7,34 +6,10 @@ from __future__ import annotations
 import pytest
 
 from kubectl_gitops_run.core import sessions as catalog
-from kubectl_gitops_run.core.pods import current_pod, pod_problem, pod_ready
+
+from .objects import A, meta, pod, static
 
 REV = "sha256:" + "3f" * 32
-MANAGED = {"app.kubernetes.io/managed-by": "kubectl-gitops-run"}
-A = "kubectl-gitops-run.io/"
-
-
-def meta(session, namespace, created, name=None, annotations=None, **extra):
-    return {"name": name or f"gitops-run-{session}", "namespace": namespace,
-            "creationTimestamp": created,
-            "labels": {**MANAGED, "kubectl-gitops-run.io/session": session},
-            "annotations": annotations or {}, **extra}
-
-
-def static(source, host="laptop", user="ana", path=".", target=None):
-    out = {A + "source": source, A + "host": host, A + "user": user, A + "path": path}
-    if target:
-        out[A + "target-namespace"] = target
-    return out
-
-
-def pod(session, namespace, name, created, ready, deleting=False):
-    m = meta(session, namespace, created, name=name)
-    if deleting:
-        m["deletionTimestamp"] = "2026-11-24T19:59:00Z"
-    return {"metadata": m, "status": {"phase": "Running", "conditions": [
-        {"type": "PodScheduled", "status": "True"},
-        {"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
 def objects():
@@ -176,63 +151,3 @@ def test_by_directory_deepest_first():
         ["sub", "app", "top"]
     assert [r["name"] for r in catalog.by_directory(recs, "/src/app2")] == ["app2", "top"]
     assert catalog.by_directory(recs, "/elsewhere") == []
-
-
-# -- bucket-server pods ------------------------------------------------------------------
-
-def waiting(reason, message=None):
-    w = {"reason": reason}
-    if message:
-        w["message"] = message
-    return {"metadata": {"name": "p"}, "status": {"phase": "Pending", "containerStatuses": [
-        {"name": "bucket-server", "ready": False, "state": {"waiting": w}}]}}
-
-
-def test_pod_ready():
-    assert pod_ready(pod("w", "d", "p", "t", ready=True))
-    assert not pod_ready(pod("w", "d", "p", "t", ready=False))
-    assert not pod_ready({"metadata": {}})
-    assert not pod_ready({"status": {"conditions": [{"type": "ContainersReady",
-                                                     "status": "True"}]}})
-
-
-def test_image_pull_backoff_is_fatal():
-    msg = 'Back-off pulling image "quay.io/minio/minio:nope"'
-    assert pod_problem(waiting("ImagePullBackOff", msg)) == (f"ImagePullBackOff: {msg}", True)
-    assert pod_problem(waiting("ErrImagePull"))[1] is True
-    assert pod_problem(waiting("CrashLoopBackOff", "back-off 10s"))[1] is True
-
-
-def test_container_creating_is_not_fatal():
-    assert pod_problem(waiting("ContainerCreating")) == ("ContainerCreating", False)
-
-
-def test_unscheduled_pod():
-    p = {"status": {"phase": "Pending", "conditions": [
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-         "message": "0/1 nodes are available: 1 Insufficient memory."}]}}
-    text, fatal = pod_problem(p)
-    assert text == "not scheduled: 0/1 nodes are available: 1 Insufficient memory."
-    assert fatal is False
-    del p["status"]["conditions"][0]["message"]
-    assert pod_problem(p) == ("not scheduled: Unschedulable", False)
-
-
-def test_pod_problem_phase_and_none():
-    assert pod_problem({"status": {"phase": "Pending"}}) == ("pod phase Pending", False)
-    assert pod_problem({"status": {}}) is None
-    assert pod_problem({}) is None
-
-
-def test_current_pod():
-    old_ready = pod("w", "d", "old-ready", "2026-11-24T10:00:00Z", ready=True)
-    new_ready = pod("w", "d", "new-ready", "2026-11-24T11:00:00Z", ready=True)
-    newest_unready = pod("w", "d", "newest", "2026-11-24T12:00:00Z", ready=False)
-    deleting = pod("w", "d", "deleting", "2026-11-24T13:00:00Z", ready=True, deleting=True)
-    name = lambda p: p and p["metadata"]["name"]   # noqa: E731
-    assert name(current_pod([old_ready, newest_unready, new_ready, deleting])) == "new-ready"
-    assert name(current_pod([newest_unready, old_ready])) == "old-ready"
-    older_unready = pod("w", "d", "older", "2026-11-24T09:00:00Z", ready=False)
-    assert name(current_pod([older_unready, newest_unready, deleting])) == "newest"
-    assert current_pod([deleting]) is None
-    assert current_pod([]) is None

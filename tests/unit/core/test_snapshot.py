@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
-
 from kubectl_gitops_run.core.snapshot import Plan, plan, revision, short_revision
 
 
@@ -53,13 +51,6 @@ def test_empty_plan():
     p = plan({"a": "1"}, {"a": "1"})
     assert p.empty and p.upload == [] and p.summary() == "+0 ~0 -0"
     assert plan({}, {"x": "1"}).removed == ["x"] and not plan({}, {"x": "1"}).empty
-
-
-# --- cache -----------------------------------------------------------------------
-
-def age(path, seconds=60):
-    st = os.stat(path)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 10**9))
 
 
 def test_short_revision():
