@@ -89,6 +89,8 @@ def _validate_names(kw: dict) -> None:
         naming.validate_namespace(kw["namespace"])
     if kw.get("target_namespace"):
         naming.validate_namespace(kw["target_namespace"], "--target-namespace")
+    if kw.get("service_account"):
+        naming.validate_object_name(kw["service_account"], "--service-account")
     for name in [kw.get("name")] + list(kw.get("names") or ()):
         if name is not None:
             naming.validate_name(name)
@@ -128,11 +130,15 @@ Examples:
 @click.option("--bucket-image", default=None, help="Image of the bucket server (a mirror of "
               "the default).")
 @click.option("--allow-context", multiple=True, help="Allow this non-local context.")
+@click.option("--force", is_flag=True, help="Take over a session that records another source "
+              "directory or host.")
+@click.option("--service-account", default="", help="Apply as this ServiceAccount of the "
+              "namespace (default: one of the session's, with your rights in the namespace).")
 @click.option("--max-file-size", type=Size(), default="10Mi", show_default=True,
               help="Refuse files larger than this.")
 @kube_options
 def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image, allow_context,
-       max_file_size, kubeconfig, context, namespace):
+       force, service_account, max_file_size, kubeconfig, context, namespace):
     """Start (or repair) a session for DIR and deploy it through Flux.
 
     Creates, in the current context and namespace, a bucket server with random
@@ -156,7 +162,7 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
                        report=terminal.reporter())
     result = ops.up(connect, dir, name, path=path, target_namespace=target_namespace,
                     image=bucket_image or manifests.DEFAULT_IMAGE, allow_context=allow_context,
-                    opts=opts)
+                    force=force, service_account=service_account, opts=opts)
     click.echo(escape(output.up_line(name, kube.namespace, result)))
     if watch:
         ops.watch(kube, name, dir, opts, terminal.WatchScreen())
@@ -177,19 +183,19 @@ Examples:
 @click.option("--watch", "-w", is_flag=True, help="Keep syncing on every change until Ctrl-C.")
 @click.option("-o", "--output", type=click.Choice(["json"]), help="Print the result as JSON.")
 @click.option("--max-file-size", type=Size(), default="10Mi", show_default=True)
+@click.option("--force", is_flag=True, help="Sync a session that records another source "
+              "directory or host.")
 @kube_options
-def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, kubeconfig, context,
-         namespace):
+def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force, kubeconfig,
+         context, namespace):
     """Push local changes of a session and wait until Flux applied them."""
     from .. import ops
+    from ..adapters import localhost
     from . import output as out
     from . import terminal
     kube = _connect(kubeconfig, context, namespace)
     record = ops.resolve(kube, name, os.getcwd())
-    source = source_dir or record["source"]
-    if not source:
-        raise UserError(f"session {record['name']!r} has no recorded source directory; "
-                        f"pass --dir")
+    source = ops.source_of(record, source_dir, localhost.host(), force)
     opts = ops.Options(timeout=timeout, wait=not no_wait, max_file_size=max_file_size,
                        report=terminal.reporter(progress=output is None))
     if watch:

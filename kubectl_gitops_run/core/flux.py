@@ -124,3 +124,14 @@ def install_hint(missing: list[str], context: str) -> str:
     return (f"Flux is not installed in context {context!r}: the API server does not serve "
             f"{' and '.join(missing)}. Install Flux 2.x with `flux install` "
             f"(https://fluxcd.io/flux/installation/) and try again")
+
+
+def needs_more_rights(message: str, namespace: str, account: str) -> str:
+    """What to do when Flux was forbidden to apply a manifest as the session's
+    ServiceAccount: '' when the message is about something else."""
+    if "forbidden" not in message.lower():
+        return ""
+    return (f"; the session applies as ServiceAccount {namespace}/{account}, with your own "
+            f"rights in namespace {namespace}, so a manifest that needs more (a cluster-scoped "
+            f"object, another namespace) needs rights you do not have: ask for them, or pass "
+            f"--service-account NAME")

@@ -39,6 +39,7 @@ class Spec:
     path: str = ""                  # sub-directory the Kustomization applies
     target_namespace: str = ""      # default: the session namespace
     image: str = DEFAULT_IMAGE
+    service_account: str = ""       # default: the session's own (core.rbac)
 
     def static_facts(self) -> dict:
         return annotations(source=self.source, host=self.host, user=self.user,
@@ -156,6 +157,7 @@ def kustomization(spec: Spec) -> dict:
             "spec": {"sourceRef": {"kind": "Bucket", "name": object_name(spec.name)},
                      "path": path, "prune": True, "wait": True,
                      "targetNamespace": spec.target,
+                     "serviceAccountName": spec.service_account or object_name(spec.name),
                      "interval": FLUX_INTERVAL, "retryInterval": "30s", "timeout": "2m"}}
 
 

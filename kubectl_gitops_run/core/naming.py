@@ -39,6 +39,23 @@ def lease_name(session: str) -> str:
     return f"{PREFIX}{session}-sync"
 
 
+def cluster_binding_name(session: str, namespace: str) -> str:
+    """The one cluster-scoped object of a session: the namespace is in its name."""
+    return f"{PREFIX}{session}-{namespace}"
+
+
+def owned_objects(session: str, namespace: str) -> list[tuple[str, str]]:
+    """(kind, name) of everything a session may own, in the order `down`
+    removes them: the Kustomization first (Flux prunes what it applied, as the
+    session's ServiceAccount, so that goes last), then the bucket server."""
+    name = object_name(session)
+    return [("Kustomization", name), ("Bucket", name), ("Deployment", name),
+            ("Service", name), ("Secret", name), ("Lease", lease_name(session)),
+            ("RoleBinding", name), ("Role", name),
+            ("ClusterRoleBinding", cluster_binding_name(session, namespace)),
+            ("ServiceAccount", name)]
+
+
 def validate_name(name: str) -> str:
     if len(name) > MAX_NAME or not _LABEL.fullmatch(name) or name[0].isdigit():
         raise UsageError(
@@ -55,6 +72,15 @@ def validate_namespace(namespace: str, flag: str = "-n") -> str:
                          f"lower-case letters, digits and '-', starting and ending with a "
                          f"letter or digit")
     return namespace
+
+
+def validate_object_name(name: str, flag: str) -> str:
+    """An object name as Kubernetes accepts most (an RFC 1123 subdomain)."""
+    if len(name) > 253 or not all(len(part) <= 63 and _LABEL.fullmatch(part)
+                                  for part in name.split(".")):
+        raise UsageError(f"invalid name {name!r} for {flag}: use lower-case letters, digits, "
+                         f"'-' and '.', each part starting and ending with a letter or digit")
+    return name
 
 
 def confined_path(path: str) -> str:

@@ -15,6 +15,12 @@ KINDS = {
     "Lease": ("coordination.k8s.io/v1", "leases", True),
     "Bucket": ("source.toolkit.fluxcd.io/v1", "buckets", True),
     "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", True),
+    "ServiceAccount": ("v1", "serviceaccounts", True),
+    "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "SelfSubjectRulesReview": ("authorization.k8s.io/v1", "selfsubjectrulesreviews", False),
+    "SelfSubjectAccessReview": ("authorization.k8s.io/v1", "selfsubjectaccessreviews", False),
 }
 
 

@@ -3,11 +3,11 @@ report through the Reporter they are given, and return their results."""
 from .down import down
 from .options import Options
 from .publish import Result
-from .sessions import find_sessions, resolve
+from .sessions import find_sessions, resolve, source_of
 from .snapshots import scanner
 from .sync import sync
 from .up import up
 from .watch import Screen, watch
 
-__all__ = ["Options", "Result", "Screen", "down", "find_sessions", "resolve", "scanner", "sync", "up",
+__all__ = ["Options", "Result", "Screen", "down", "find_sessions", "resolve", "scanner", "source_of", "sync", "up",
            "watch"]

@@ -10,7 +10,6 @@ from ..adapters.waiting import until
 from ..core import naming
 from ..errors import UserError, WaitTimeout
 
-OWNED_KINDS = ("Kustomization", "Bucket", "Deployment", "Service", "Secret", "Lease")
 # Flux's finalizers prune what a Kustomization applied and drop a Bucket's artifacts.
 FINALIZED = ("Kustomization", "Bucket")
 
@@ -21,8 +20,8 @@ def down(kube: Kube, name: str, *, keep_workloads: bool = False,
     applied, unless keep_workloads), then the rest. Returns the kinds removed."""
     ns, obj_name = kube.namespace, naming.object_name(name)
     removed = []
-    for kind in OWNED_KINDS:
-        obj = kube.get(kind, naming.lease_name(name) if kind == "Lease" else obj_name, ns)
+    for kind, own_name in naming.owned_objects(name, ns):
+        obj = kube.get(kind, own_name, ns)
         if obj is None or not naming.owns(obj, name):
             continue
         meta = obj["metadata"]

@@ -244,7 +244,9 @@ class Syncer:
             last[0] = progress(obj)
             if last[0].state == flux.FAILED:
                 raise UserError(f"Flux could not apply revision {short_revision(revision)}: "
-                                f"{kind} {self.namespace}/{self.name}: {last[0].message}")
+                                f"{kind} {self.namespace}/{self.name}: {last[0].message}"
+                                + flux.needs_more_rights(last[0].message, self.namespace,
+                                                         self.applier(obj)))
             return obj if last[0].state == flux.DONE else None
         try:
             return until(self.kube, kind, self.namespace, check, name=self.name,
@@ -254,6 +256,9 @@ class Syncer:
             raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
                             f"{self.namespace}/{self.name} to reach revision "
                             f"{short_revision(revision)}{why}") from None
+
+    def applier(self, obj: dict) -> str:
+        return (obj.get("spec") or {}).get("serviceAccountName") or self.name
 
     def _missing(self, kind: str) -> UserError:
         return UserError(f"{kind} {self.namespace}/{self.name} of session {self.session!r} is "

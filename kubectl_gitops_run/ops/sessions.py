@@ -1,6 +1,8 @@
 """Finding sessions: all of a namespace (ls), or the one a command means."""
 from __future__ import annotations
 
+import os
+
 from ..adapters.kube import Kube
 from ..core import naming, sessions
 from ..errors import ApiError, UserError
@@ -49,6 +51,22 @@ def resolve(kube: Kube, name: str | None, cwd: str) -> dict:
                         + _candidates(find_sessions(kube, ns)))
     raise UserError(f"several sessions in namespace {ns!r} hold {cwd}: "
                     f"{', '.join(r['name'] for r in hits)}; pass the session NAME")
+
+
+def source_of(record: dict, source_dir: str | None, host: str, force: bool = False) -> str:
+    """The directory to sync: the recorded one, or --dir. Syncing another
+    directory, or from another host, would take the session over (Flux then
+    prunes what it deployed), so that needs --force."""
+    recorded, name = record.get("source"), record["name"]
+    chosen = os.path.abspath(source_dir) if source_dir else recorded
+    if not chosen:
+        raise UserError(f"session {name!r} has no recorded source directory; pass --dir")
+    theirs_host = record.get("host")
+    if not force and recorded and (chosen != recorded or (theirs_host and theirs_host != host)):
+        raise UserError(f"session {name!r} belongs to {recorded} on host {theirs_host}, not "
+                        f"{chosen} on {host}; syncing it would replace what it deployed: pass "
+                        f"--force to take it over, or start your own with `up`")
+    return chosen
 
 
 def _candidates(records: list[dict]) -> str:

@@ -13,7 +13,7 @@ from typing import Callable
 from ..adapters import localhost
 from ..adapters.bucketserver import BucketServer
 from ..adapters.kube import Kube
-from ..core import flux, manifests, naming
+from ..core import flux, manifests, naming, rbac
 from ..core.contexts import is_local
 from ..core.snapshot import short_revision
 from ..errors import ApiError, UsageError, UserError
@@ -48,9 +48,23 @@ def _mine_or_absent(obj: dict | None, session: str) -> dict | None:
     return obj
 
 
+def check_owner(session: str, namespace: str, objects: list[dict | None], source: str,
+                host: str) -> None:
+    """Refuse to re-point a session that records another source directory or
+    host: Flux would prune what that project deployed (pass --force to)."""
+    for obj in filter(None, objects):
+        theirs = (naming.fact(obj, naming.SOURCE), naming.fact(obj, naming.HOST))
+        if theirs[0] and theirs != (source, host):
+            raise UserError(
+                f"session {session!r} in namespace {namespace!r} belongs to {theirs[0]} on "
+                f"host {theirs[1]}, not {source} on {host}; taking it over would make Flux "
+                f"prune what it deployed: choose another --name, or pass --force")
+
+
 def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
        target_namespace: str = "", image: str = manifests.DEFAULT_IMAGE,
-       allow_context: tuple[str, ...] = (), opts: Options = Options()) -> Result:
+       allow_context: tuple[str, ...] = (), force: bool = False, service_account: str = "",
+       opts: Options = Options()) -> Result:
     start = time.monotonic()
     scan_source = scanner(source, opts.max_file_size)
     scan_source()           # bad input fails before the cluster is touched (scanned
@@ -63,19 +77,23 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     check_flux(kube)
     spec = manifests.Spec(name=name, namespace=kube.namespace, source=os.path.abspath(source),
                           host=localhost.host(), user=localhost.user(), path=path,
-                          target_namespace=target_namespace, image=image)
-    _apply_bucket_server(kube, spec)
+                          target_namespace=target_namespace, image=image,
+                          service_account=service_account)
+    _apply_bucket_server(kube, spec, force)
+    _apply_applier(kube, spec)
     result = _first_sync(kube, spec, scan_source, opts)
     result.elapsed = time.monotonic() - start
     return result
 
 
-def _apply_bucket_server(kube: Kube, spec: manifests.Spec) -> None:
+def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> None:
     """Create or repair the credentials, the bucket server and (if it exists)
     the Bucket, keeping the credentials and the slot Flux reads."""
     ns, obj_name = spec.namespace, naming.object_name(spec.name)
-    for kind in BUCKET_SERVER_KINDS:
-        _mine_or_absent(kube.get(kind, obj_name, ns), spec.name)
+    existing = [_mine_or_absent(kube.get(kind, obj_name, ns), spec.name)
+                for kind in BUCKET_SERVER_KINDS]
+    if not force:
+        check_owner(spec.name, ns, existing, spec.source, spec.host)
     secret = _mine_or_absent(kube.get("Secret", obj_name, ns), spec.name)
     creds = manifests.decode_secret(secret)
     if not manifests.credentials_ok(creds):
@@ -97,6 +115,20 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec) -> None:
         slot = bucket["spec"].get("bucketName")
         kube.apply(manifests.bucket(spec, slot if slot in manifests.SLOTS else manifests.SLOTS[0],
                                     facts))
+
+
+def _apply_applier(kube: Kube, spec: manifests.Spec) -> None:
+    """The identity Flux applies the session as: the user's own rights in the
+    namespace, never the controller's (core.rbac)."""
+    if spec.service_account:
+        return
+    kube.apply(rbac.service_account(spec))
+    if ((kube.create(rbac.everything_review()) or {}).get("status") or {}).get("allowed"):
+        kube.apply(rbac.cluster_admin_binding(spec))
+        return
+    rules = rbac.mirrored_rules(kube.create(rbac.rules_review(spec.namespace)) or {})
+    kube.apply(rbac.role(spec, rules))
+    kube.apply(rbac.role_binding(spec))
 
 
 def _first_sync(kube: Kube, spec: manifests.Spec, scan_source, opts: Options) -> Result:

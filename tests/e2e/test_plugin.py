@@ -296,3 +296,22 @@ def test_flux_failure_names_the_object_and_the_fix_goes_through(cluster, kubectl
     assert ok(cluster, "sync", "fail", "-n", namespace).stdout.startswith("+0 ~0 -1 files")
     rec = json.loads(ok(cluster, "ls", "-n", namespace, "-o", "json").stdout)["items"][0]
     assert rec["ready"] == "True"
+
+
+def test_no_silent_takeover_of_a_same_named_session(cluster, kubectl, namespace, tmp_path):
+    """`up p1/deploy` then `up p2/deploy`: the default names collide, and the
+    second would re-point the first project's session (issue 12, item 3)."""
+    first, second = tmp_path / "p1" / "deploy", tmp_path / "p2" / "deploy"
+    for d in (first, second):
+        shutil.copytree(HELLO, d)
+    ok(cluster, "up", str(first), "-n", namespace, "--no-wait")
+    line = failed(cluster, "up", str(second), "-n", namespace, "--no-wait")
+    assert str(first) in line and str(second) in line and "--force" in line
+    line = failed(cluster, "sync", "deploy", "--dir", str(second), "-n", namespace)
+    assert str(first) in line and "--force" in line
+    bucket = get(kubectl, "bucket", "gitops-run-deploy", namespace)
+    assert bucket["metadata"]["annotations"]["kubectl-gitops-run.io/source"] == str(first)
+    ok(cluster, "up", str(second), "-n", namespace, "--no-wait", "--force")
+    bucket = get(kubectl, "bucket", "gitops-run-deploy", namespace)
+    assert bucket["metadata"]["annotations"]["kubectl-gitops-run.io/source"] == str(second)
+    ok(cluster, "down", "deploy", "-n", namespace)

@@ -216,6 +216,7 @@ def test_last_resort_handler_survives_a_failed_import(capsys, monkeypatch, tmp_p
     # still print one line, without importing anything itself
     monkeypatch.setitem(sys.modules, "kubectl_gitops_run.adapters.scanner", None)
     monkeypatch.delitem(sys.modules, "kubectl_gitops_run.ops", raising=False)
+    monkeypatch.delattr(kubectl_gitops_run, "ops", raising=False)
     for name in [m for m in sys.modules if m.startswith("kubectl_gitops_run.ops.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))

@@ -194,3 +194,11 @@ def test_kustomization_failure_before_our_request_is_no_verdict():
             conditions=[cond("Ready", "False", "namespace missing", "ReconciliationFailed")])
     assert flux.kustomization_progress(o, REV, "t2").state == WAITING
     assert flux.kustomization_progress(o, REV, "t1").state == FAILED
+
+
+def test_needs_more_rights_only_for_forbidden():
+    msg = ('ClusterRoleBinding/escalate dry-run failed: clusterrolebindings.rbac.authorization.k8s.io'
+           ' is forbidden: User "system:serviceaccount:dev:gitops-run-web" cannot create resource')
+    hint = flux.needs_more_rights(msg, "dev", "gitops-run-web")
+    assert "ServiceAccount dev/gitops-run-web" in hint and "--service-account" in hint
+    assert flux.needs_more_rights("kustomization path not found", "dev", "x") == ""

@@ -163,3 +163,20 @@ def test_lease_name_and_identity():
     assert n.lease_name("web") == "gitops-run-web-sync"
     assert n.identity("ana", "laptop") == "ana@laptop"
     assert n.bucket_pods_selector("web").endswith(",app.kubernetes.io/component=bucket-server")
+
+
+@pytest.mark.parametrize("name, good", [
+    ("deployer", True), ("ci.bot-1", True), ("a" * 253, False), ("Bad", False),
+    ("a..b", False), ("a b", False), ("-a", False)])
+def test_validate_object_name(name, good):
+    if good:
+        assert n.validate_object_name(name, "--service-account") == name
+    else:
+        with pytest.raises(UsageError, match="for --service-account"):
+            n.validate_object_name(name, "--service-account")
+
+
+def test_owned_objects_end_with_the_identity_flux_prunes_as():
+    kinds = [k for k, _ in n.owned_objects("web", "dev")]
+    assert kinds[0] == "Kustomization" and kinds[-1] == "ServiceAccount"
+    assert ("ClusterRoleBinding", "gitops-run-web-dev") in n.owned_objects("web", "dev")
