@@ -241,11 +241,18 @@ Examples:
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Remove every session in the namespace.")
 @click.option("--keep-workloads", is_flag=True, help="Leave what the session deployed in place.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be deleted, and what kept.")
 @click.option("--timeout", type=Duration(), default="5m", show_default=True)
 @kube_options
-def down(names, all_, keep_workloads, timeout, kubeconfig, context, namespace):
-    """Remove sessions and everything they deployed."""
+def down(names, all_, keep_workloads, dry_run, timeout, kubeconfig, context, namespace):
+    """Remove sessions and everything they deployed.
+
+    Flux prunes what the session applied, except what the session did not
+    create: Namespaces, CRDs, objects that existed before it, and objects
+    annotated kustomize.toolkit.fluxcd.io/prune: disabled.
+    """
     from .. import ops
+    from . import output
     if bool(names) == all_:
         raise UsageError("name the sessions to remove, or pass --all")
     kube = _connect(kubeconfig, context, namespace)
@@ -254,13 +261,10 @@ def down(names, all_, keep_workloads, timeout, kubeconfig, context, namespace):
         if not names:
             click.echo(f"No resources found in {kube.namespace} namespace.", err=True)
     for name in names:
-        removed = ops.down(kube, name, keep_workloads=keep_workloads, timeout=timeout)
-        if removed:
-            what = "" if keep_workloads or "Kustomization" not in removed else \
-                " and what it deployed"
-            click.echo(f"session {name} removed{what} ({', '.join(removed)})")
-        else:
-            click.echo(f"session {name} not found in namespace {kube.namespace}: nothing to remove")
+        removal = ops.down(kube, name, keep_workloads=keep_workloads, timeout=timeout,
+                           dry_run=dry_run)
+        for line in output.removal_lines(name, kube.namespace, removal, keep_workloads, dry_run):
+            click.echo(escape(line))
 
 
 @cli.command(epilog="""\b

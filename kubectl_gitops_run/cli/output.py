@@ -222,3 +222,20 @@ def up_line(name: str, namespace: str, result) -> str:
     return (f"session {name} ready in namespace {namespace}: {result.files} files "
             f"({human_bytes(result.bytes)}), revision {short_revision(result.revision)}"
             f"{applied} in {result.elapsed:.1f}s")
+
+
+def removal_lines(name: str, namespace: str, removal, keep_workloads: bool,
+                  dry_run: bool) -> list[str]:
+    """What `down` did (or, dry run, would do) to one session (ops.down.Removal)."""
+    if not removal.objects:
+        return [f"session {name} not found in namespace {namespace}: nothing to remove"]
+    kinds = ", ".join(removal.kinds)
+    deployed = "" if keep_workloads or "Kustomization" not in removal.kinds else \
+        " and what it deployed"
+    if dry_run:
+        lines = [f"session {name} would be removed ({kinds})"]
+        lines += [f"  would prune {ref}" for ref in removal.pruned]
+    else:
+        lines = [f"session {name} removed{deployed} ({kinds})"]
+    lines += [f"  kept {ref}: {reason}" for ref, reason in removal.kept]
+    return lines

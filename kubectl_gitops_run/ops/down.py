@@ -1,39 +1,91 @@
 """`down`: remove a session and, through Flux's prune, what it deployed.
 
 Whatever of a session exists is removed, and nothing that is not ours
-(docs/architecture.md, invariants 3 and 4).
+(docs/architecture.md, invariants 3 and 4): what Flux applied but the session
+did not create (a Namespace, a CRD, an object that existed before, one
+annotated `kustomize.toolkit.fluxcd.io/prune: disabled`) is marked so that
+Flux leaves it in place.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+from ..adapters.discovery import Discovery
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
-from ..core import naming
+from ..core import inventory, naming
+from ..core.inventory import Ref
 from ..errors import UserError, WaitTimeout
 
 # Flux's finalizers prune what a Kustomization applied and drop a Bucket's artifacts.
 FINALIZED = ("Kustomization", "Bucket")
 
 
-def down(kube: Kube, name: str, *, keep_workloads: bool = False,
-         timeout: float = 300) -> list[str]:
-    """Remove one session: the Kustomization first (so Flux prunes what it
-    applied, unless keep_workloads), then the rest. Returns the kinds removed."""
-    ns, obj_name = kube.namespace, naming.object_name(name)
-    removed = []
+@dataclass
+class Removal:
+    """What `down` removes (or, with dry_run, would)."""
+    objects: list[dict] = field(default_factory=list)        # the session's own
+    pruned: list[Ref] = field(default_factory=list)          # by Flux
+    kept: list[tuple[Ref, str]] = field(default_factory=list)  # and why
+
+    @property
+    def kinds(self) -> list[str]:
+        return [o["kind"] for o in self.objects]
+
+
+def plan(kube: Kube, name: str, keep_workloads: bool = False) -> Removal:
+    """Read what `down` would remove, changing nothing."""
+    ns, removal = kube.namespace, Removal()
     for kind, own_name in naming.owned_objects(name, ns):
         obj = kube.get(kind, own_name, ns)
-        if obj is None or not naming.owns(obj, name):
-            continue
-        meta = obj["metadata"]
-        if kind == "Kustomization" and keep_workloads and obj["spec"].get("prune"):
-            kube.patch(kind, meta["name"], {"spec": {"prune": False}}, ns)
-        if kube.delete(kind, meta["name"], ns, uid=meta["uid"]):
-            removed.append(kind)
-        if kind in FINALIZED:
-            _wait_gone(kube, kind, meta["name"], ns, meta["uid"], timeout)
-    for kind in ("Deployment", "Service", "Secret"):
-        if kind in removed:
-            _wait_gone(kube, kind, obj_name, ns, None, timeout)
+        if obj is not None and naming.owns(obj, name):
+            removal.objects.append({**obj, "kind": kind})
+    ks = next((o for o in removal.objects if o["kind"] == "Kustomization"), None)
+    if ks is not None and not keep_workloads and ks["spec"].get("prune"):
+        _split_inventory(Discovery(kube), ks, removal)
+    return removal
+
+
+def _split_inventory(discovery: Discovery, ks: dict, removal: Removal) -> None:
+    created = ks["metadata"].get("creationTimestamp")
+    for ref in inventory.entries(ks):
+        obj = discovery.get(ref.api_version, ref.kind, ref.namespace, ref.name)
+        reason = inventory.keep_reason(ref, obj, created)
+        if reason:
+            removal.kept.append((ref, reason))
+        elif obj is not None:
+            removal.pruned.append(ref)
+
+
+def down(kube: Kube, name: str, *, keep_workloads: bool = False, timeout: float = 300,
+         dry_run: bool = False) -> Removal:
+    """Remove one session: the Kustomization first (so Flux prunes what it
+    applied, unless keep_workloads), then the rest."""
+    removal = plan(kube, name, keep_workloads)
+    if dry_run:
+        return removal
+    discovery = Discovery(kube)
+    for ref, _ in removal.kept:
+        discovery.patch(ref.api_version, ref.kind, ref.namespace, ref.name,
+                        inventory.keep_patch())
+    gone = []
+    for obj in removal.objects:
+        if _remove(kube, obj, keep_workloads, timeout):
+            gone.append(obj)
+    for obj in gone:
+        if obj["kind"] in ("Deployment", "Service", "Secret"):
+            _wait_gone(kube, obj["kind"], obj["metadata"]["name"], kube.namespace, None, timeout)
+    removal.objects = gone
+    return removal
+
+
+def _remove(kube: Kube, obj: dict, keep_workloads: bool, timeout: float) -> bool:
+    kind, meta, ns = obj["kind"], obj["metadata"], kube.namespace
+    if kind == "Kustomization" and keep_workloads and obj["spec"].get("prune"):
+        kube.patch(kind, meta["name"], {"spec": {"prune": False}}, ns)
+    removed = kube.delete(kind, meta["name"], ns, uid=meta["uid"])
+    if kind in FINALIZED:
+        _wait_gone(kube, kind, meta["name"], ns, meta["uid"], timeout)
     return removed
 
 

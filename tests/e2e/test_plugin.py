@@ -315,3 +315,33 @@ def test_no_silent_takeover_of_a_same_named_session(cluster, kubectl, namespace,
     bucket = get(kubectl, "bucket", "gitops-run-deploy", namespace)
     assert bucket["metadata"]["annotations"]["kubectl-gitops-run.io/source"] == str(second)
     ok(cluster, "down", "deploy", "-n", namespace)
+
+
+def test_down_keeps_what_the_session_did_not_create(cluster, kubectl, namespace, tmp_path):
+    """The session's own Namespace, a ConfigMap shared before the session and
+    one annotated prune: disabled end up in the inventory; `down` keeps them
+    and prunes only what the session created (issue 12, item 2)."""
+    kubectl("create", "configmap", "shared", "-n", namespace, "--from-literal=a=1")
+    app = tmp_path / "adopt"
+    app.mkdir()
+    (app / "ns.yaml").write_text(f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n")
+    (app / "shared.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n"
+                                     "data:\n  a: '1'\n")
+    (app / "own.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: own\n"
+                                  "data:\n  b: '2'\n")
+    (app / "pinned.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: pinned\n  annotations:\n"
+        "    kustomize.toolkit.fluxcd.io/prune: disabled\ndata:\n  c: '3'\n")
+    ok(cluster, "up", str(app), "-n", namespace)
+    dry = ok(cluster, "down", "adopt", "-n", namespace, "--dry-run").stdout
+    assert f"would prune ConfigMap {namespace}/own" in dry
+    assert f"kept Namespace {namespace}: a Namespace is never pruned" in dry
+    assert f"kept ConfigMap {namespace}/shared: it existed before the session" in dry
+    assert f"kept ConfigMap {namespace}/pinned: it is annotated" in dry
+    assert get(kubectl, "kustomization", "gitops-run-adopt", namespace) is not None
+    ok(cluster, "down", "adopt", "-n", namespace)
+    assert get(kubectl, "configmap", "own", namespace) is None
+    for kept in ("shared", "pinned"):
+        assert get(kubectl, "configmap", kept, namespace) is not None
+    ns = json.loads(kubectl("get", "namespace", namespace, "-o", "json"))
+    assert "deletionTimestamp" not in ns["metadata"]

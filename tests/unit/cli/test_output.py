@@ -176,3 +176,19 @@ def test_escape_shows_terminal_controls_as_kubectl_does():
 def test_table_cells_are_escaped():
     out = p.table(["name"], [["evil\x1b]0;title\x07"]])
     assert "\x1b" not in out and "^[]0;title\\x07" in out
+
+
+def test_removal_lines():
+    from kubectl_gitops_run.core.inventory import Ref
+    from kubectl_gitops_run.ops.down import Removal
+    r = Removal(objects=[{"kind": "Kustomization"}, {"kind": "Bucket"}],
+                pruned=[Ref("dev", "hello", "", "v1", "ConfigMap")],
+                kept=[(Ref("", "dev", "", "v1", "Namespace"), "a Namespace is never pruned")])
+    assert p.removal_lines("web", "dev", r, False, True) == [
+        "session web would be removed (Kustomization, Bucket)",
+        "  would prune ConfigMap dev/hello",
+        "  kept Namespace dev: a Namespace is never pruned"]
+    assert p.removal_lines("web", "dev", r, False, False)[0] == \
+        "session web removed and what it deployed (Kustomization, Bucket)"
+    assert p.removal_lines("web", "dev", Removal(), False, False) == [
+        "session web not found in namespace dev: nothing to remove"]
