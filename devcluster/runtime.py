@@ -54,6 +54,7 @@ def now() -> str:
 
 
 def image_repo_and_tag(image: str) -> tuple[str, str]:
+    image = image.split("@", 1)[0]      # a digest pins what the tag names
     name, _, tag = image.rpartition(":")
     if "/" in tag or not name:  # "host:port/repo" without a tag
         name, tag = image, "latest"

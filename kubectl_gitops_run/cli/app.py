@@ -89,6 +89,8 @@ def _validate_names(kw: dict) -> None:
         naming.validate_namespace(kw["namespace"])
     if kw.get("target_namespace"):
         naming.validate_namespace(kw["target_namespace"], "--target-namespace")
+    if kw.get("flux_namespace"):
+        naming.validate_namespace(kw["flux_namespace"], "--flux-namespace")
     if kw.get("service_account"):
         naming.validate_object_name(kw["service_account"], "--service-account")
     for name in [kw.get("name")] + list(kw.get("names") or ()):
@@ -134,11 +136,13 @@ Examples:
               "directory or host.")
 @click.option("--service-account", default="", help="Apply as this ServiceAccount of the "
               "namespace (default: one of the session's, with your rights in the namespace).")
+@click.option("--flux-namespace", default="", help="Namespace of Flux's source-controller, the "
+              "only pods the bucket server admits (default: found, else flux-system).")
 @click.option("--max-file-size", type=Size(), default="10Mi", show_default=True,
               help="Refuse files larger than this.")
 @kube_options
 def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image, allow_context,
-       force, service_account, max_file_size, kubeconfig, context, namespace):
+       force, service_account, flux_namespace, max_file_size, kubeconfig, context, namespace):
     """Start (or repair) a session for DIR and deploy it through Flux.
 
     Creates, in the current context and namespace, a bucket server with random
@@ -162,7 +166,8 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
                        report=terminal.reporter())
     result = ops.up(connect, dir, name, path=path, target_namespace=target_namespace,
                     image=bucket_image or manifests.DEFAULT_IMAGE, allow_context=allow_context,
-                    force=force, service_account=service_account, opts=opts)
+                    force=force, service_account=service_account,
+                    flux_namespace=flux_namespace, opts=opts)
     click.echo(escape(output.up_line(name, kube.namespace, result)))
     if watch:
         ops.watch(kube, name, dir, opts, terminal.WatchScreen())

@@ -17,9 +17,14 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from .naming import ANNOTATION, BUCKET_SERVER, annotations, labels, object_name
+from .naming import ANNOTATION, BUCKET_SERVER, POD_KEY_LABEL, annotations, labels, object_name
 
-DEFAULT_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+# By tag and digest: a tag can be moved, the digest (the image index) cannot.
+DEFAULT_IMAGE = ("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+                 "@sha256:14cea493d9a34af32f524e538b8346cf79f3321eff8e708c1e2960462bd8936e")
+# The bucket holds two snapshots of the tree: cap its disk, as its memory.
+BUCKET_SIZE = "2Gi"
+TMP_SIZE = "64Mi"
 S3_PORT = 9000
 # The bucket server keeps two snapshots: Flux reads one while a sync fills the
 # other, so Flux never indexes a bucket that is being written (no torn syncs).
@@ -40,6 +45,8 @@ class Spec:
     target_namespace: str = ""      # default: the session namespace
     image: str = DEFAULT_IMAGE
     service_account: str = ""       # default: the session's own (core.rbac)
+    pod_key: str = ""               # random, on the bucket pods and in the Service selector
+    flux_namespace: str = "flux-system"     # where source-controller runs
 
     def static_facts(self) -> dict:
         return annotations(source=self.source, host=self.host, user=self.user,
@@ -80,6 +87,18 @@ def secret(spec: Spec, creds: dict) -> dict:
             "type": "Opaque", "stringData": creds}
 
 
+def new_pod_key() -> str:
+    """Only pods from our Deployment's template carry it: a look-alike pod that
+    someone plants with the session's labels gets no traffic from the Service."""
+    return secrets.token_hex(8)
+
+
+def pod_key(deployment: dict | None) -> str:
+    """The key an existing bucket-server Deployment puts on its pods ('' if none)."""
+    template = (((deployment or {}).get("spec") or {}).get("template") or {})
+    return ((template.get("metadata") or {}).get("labels") or {}).get(POD_KEY_LABEL, "")
+
+
 def credentials_digest(creds: dict) -> str:
     """Put on the pod template so that new credentials roll the bucket pod; a
     hash of 240 random bits reveals nothing of them."""
@@ -93,17 +112,20 @@ def deployment(spec: Spec, creds_digest: str) -> dict:
         for env, key in (("MINIO_ROOT_USER", "accesskey"), ("MINIO_ROOT_PASSWORD", "secretkey"))]
     container = {
         "name": "bucket-server", "image": spec.image,
-        "args": ["server", "/data", "--address", f":{S3_PORT}"],
+        # the root file system is read-only: MinIO keeps its certs dir in /tmp
+        "args": ["server", "/data", "--address", f":{S3_PORT}", "--certs-dir", "/tmp/certs"],
         "env": secret_env + [{"name": "MINIO_BROWSER", "value": "off"},
                              {"name": "MINIO_UPDATE", "value": "off"}],
         "ports": [{"name": "s3", "containerPort": S3_PORT, "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/minio/health/ready", "port": S3_PORT},
                            "periodSeconds": 2, "failureThreshold": 3},
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"},
-                      "limits": {"cpu": "1", "memory": "512Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False,
+        "resources": {"requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+                      "limits": {"cpu": "1", "memory": "512Mi",
+                                 "ephemeral-storage": BUCKET_SIZE}},
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                             "capabilities": {"drop": ["ALL"]}},
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"},
+                         {"name": "tmp", "mountPath": "/tmp"}],
     }
     pod_labels = labels(spec.name, BUCKET_SERVER)
     return {
@@ -114,7 +136,7 @@ def deployment(spec: Spec, creds_digest: str) -> dict:
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": pod_labels},
             "template": {
-                "metadata": {"labels": pod_labels,
+                "metadata": {"labels": {**pod_labels, **_key_label(spec)},
                              "annotations": {ANNOTATION + "credentials": creds_digest}},
                 "spec": {
                     "automountServiceAccountToken": False,
@@ -123,14 +145,34 @@ def deployment(spec: Spec, creds_digest: str) -> dict:
                                         "runAsGroup": 65532, "fsGroup": 65532,
                                         "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
-                    "volumes": [{"name": "data", "emptyDir": {}}],
+                    "volumes": [{"name": "data", "emptyDir": {"sizeLimit": BUCKET_SIZE}},
+                                {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}}],
                 }}}}
+
+
+def _key_label(spec: Spec) -> dict:
+    return {POD_KEY_LABEL: spec.pod_key} if spec.pod_key else {}
+
+
+def network_policy(spec: Spec) -> dict:
+    """Only source-controller may reach the bucket server inside the cluster.
+    (The plugin's own port-forward goes through the API server and the kubelet,
+    which a NetworkPolicy does not govern: RBAC on pods/portforward guards it.)"""
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": spec.meta(BUCKET_SERVER),
+            "spec": {"podSelector": {"matchLabels": labels(spec.name, BUCKET_SERVER)},
+                     "policyTypes": ["Ingress"],
+                     "ingress": [{"from": [{
+                         "namespaceSelector": {"matchLabels": {
+                             "kubernetes.io/metadata.name": spec.flux_namespace}},
+                         "podSelector": {"matchLabels": {"app": "source-controller"}}}],
+                         "ports": [{"protocol": "TCP", "port": S3_PORT}]}]}}
 
 
 def service(spec: Spec) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": spec.meta(BUCKET_SERVER),
             "spec": {"type": "ClusterIP",
-                     "selector": labels(spec.name, BUCKET_SERVER),
+                     "selector": {**labels(spec.name, BUCKET_SERVER), **_key_label(spec)},
                      "ports": [{"name": "s3", "port": S3_PORT, "targetPort": "s3",
                                 "protocol": "TCP"}]}}
 

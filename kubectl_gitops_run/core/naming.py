@@ -16,6 +16,7 @@ SESSION_LABEL = "kubectl-gitops-run.io/session"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 BUCKET_SERVER = "bucket-server"                  # the component label of its pods
 ANNOTATION = "kubectl-gitops-run.io/"           # prefix of our annotations
+POD_KEY_LABEL = "kubectl-gitops-run.io/pod-key"  # see core.manifests.new_pod_key
 # the field manager of our server-side applies
 FIELD_MANAGER = "kubectl-gitops-run"
 
@@ -50,7 +51,8 @@ def owned_objects(session: str, namespace: str) -> list[tuple[str, str]]:
     session's ServiceAccount, so that goes last), then the bucket server."""
     name = object_name(session)
     return [("Kustomization", name), ("Bucket", name), ("Deployment", name),
-            ("Service", name), ("Secret", name), ("Lease", lease_name(session)),
+            ("Service", name), ("NetworkPolicy", name), ("Secret", name),
+            ("Lease", lease_name(session)),
             ("RoleBinding", name), ("Role", name),
             ("ClusterRoleBinding", cluster_binding_name(session, namespace)),
             ("ServiceAccount", name)]

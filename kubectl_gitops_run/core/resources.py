@@ -16,6 +16,7 @@ KINDS = {
     "Bucket": ("source.toolkit.fluxcd.io/v1", "buckets", True),
     "Kustomization": ("kustomize.toolkit.fluxcd.io/v1", "kustomizations", True),
     "ServiceAccount": ("v1", "serviceaccounts", True),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
     "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),

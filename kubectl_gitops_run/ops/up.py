@@ -6,6 +6,7 @@ labels for this session (invariant 4).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from typing import Callable
@@ -40,6 +41,19 @@ def check_flux(kube: Kube) -> None:
         raise UserError(flux.install_hint(missing, kube.context))
 
 
+def source_controller_namespace(kube: Kube) -> str:
+    """Where Flux's source-controller runs (its pods are labelled
+    app=source-controller); flux-system when we may not look, or find none."""
+    try:
+        pods = kube.list("Pod", None, "app=source-controller")
+    except ApiError as e:
+        if e.status != 403:
+            raise
+        pods = []
+    found = sorted({p["metadata"]["namespace"] for p in pods})
+    return found[0] if len(found) == 1 else "flux-system"
+
+
 def _mine_or_absent(obj: dict | None, session: str) -> dict | None:
     if obj is not None and not naming.owns(obj, session):
         meta = obj["metadata"]
@@ -64,7 +78,7 @@ def check_owner(session: str, namespace: str, objects: list[dict | None], source
 def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
        target_namespace: str = "", image: str = manifests.DEFAULT_IMAGE,
        allow_context: tuple[str, ...] = (), force: bool = False, service_account: str = "",
-       opts: Options = Options()) -> Result:
+       flux_namespace: str = "", opts: Options = Options()) -> Result:
     start = time.monotonic()
     scan_source = scanner(source, opts.max_file_size)
     scan_source()           # bad input fails before the cluster is touched (scanned
@@ -78,22 +92,25 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     spec = manifests.Spec(name=name, namespace=kube.namespace, source=os.path.abspath(source),
                           host=localhost.host(), user=localhost.user(), path=path,
                           target_namespace=target_namespace, image=image,
-                          service_account=service_account)
-    _apply_bucket_server(kube, spec, force)
+                          service_account=service_account,
+                          flux_namespace=flux_namespace or source_controller_namespace(kube))
+    spec = _apply_bucket_server(kube, spec, force)
     _apply_applier(kube, spec)
     result = _first_sync(kube, spec, scan_source, opts)
     result.elapsed = time.monotonic() - start
     return result
 
 
-def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> None:
+def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manifests.Spec:
     """Create or repair the credentials, the bucket server and (if it exists)
-    the Bucket, keeping the credentials and the slot Flux reads."""
+    the Bucket, keeping the credentials, the pod key and the slot Flux reads."""
     ns, obj_name = spec.namespace, naming.object_name(spec.name)
     existing = [_mine_or_absent(kube.get(kind, obj_name, ns), spec.name)
                 for kind in BUCKET_SERVER_KINDS]
     if not force:
         check_owner(spec.name, ns, existing, spec.source, spec.host)
+    spec = dataclasses.replace(spec, pod_key=manifests.pod_key(existing[0])
+                               or manifests.new_pod_key())
     secret = _mine_or_absent(kube.get("Secret", obj_name, ns), spec.name)
     creds = manifests.decode_secret(secret)
     if not manifests.credentials_ok(creds):
@@ -107,6 +124,7 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> None:
         raise
     kube.apply(manifests.deployment(spec, manifests.credentials_digest(creds)))
     kube.apply(manifests.service(spec))
+    kube.apply(manifests.network_policy(spec))
     bucket = kube.get("Bucket", obj_name, ns)
     if bucket is not None:   # repair its spec, keeping the slot Flux reads and the sync facts
         synced = {naming.ANNOTATION + k for k in naming.SYNC_FACTS}
@@ -115,6 +133,7 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> None:
         slot = bucket["spec"].get("bucketName")
         kube.apply(manifests.bucket(spec, slot if slot in manifests.SLOTS else manifests.SLOTS[0],
                                     facts))
+    return spec
 
 
 def _apply_applier(kube: Kube, spec: manifests.Spec) -> None:

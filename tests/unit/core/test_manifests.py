@@ -98,7 +98,7 @@ def test_deployment():
     assert {"cpu", "memory"} <= set(container["resources"]["limits"])
     assert pod["securityContext"]["runAsNonRoot"] is True
     data = [v for v in pod["volumes"] if v["name"] == "data"]
-    assert data == [{"name": "data", "emptyDir": {}}]
+    assert data == [{"name": "data", "emptyDir": {"sizeLimit": s.BUCKET_SIZE}}]
     assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
     assert d["template"]["metadata"]["annotations"] == {
         "kubectl-gitops-run.io/credentials": "0123456789abcdef"}
@@ -211,3 +211,37 @@ def test_other_slot():
     assert s.other_slot(s.SLOTS[1]) == s.SLOTS[0]
     assert s.other_slot(None) == s.SLOTS[0]
     assert s.other_slot("something-else") == s.SLOTS[0]
+
+
+def test_bucket_server_is_hardened():
+    """Issue 12, item 6: capped disk, read-only root, pinned image."""
+    pod = s.deployment(SPEC, "d")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["resources"]["limits"]["ephemeral-storage"] == s.BUCKET_SIZE
+    assert all(v["emptyDir"].get("sizeLimit") for v in pod["volumes"])
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert "--certs-dir" in container["args"]
+    assert re.fullmatch(r"quay\.io/minio/minio:RELEASE\.[-0-9TZ]+@sha256:[0-9a-f]{64}",
+                        s.DEFAULT_IMAGE)
+
+
+def test_pod_key_narrows_the_service_to_our_template():
+    keyed = s.Spec(**{**SPEC.__dict__, "pod_key": "k1"})
+    dep, svc = s.deployment(keyed, "d"), s.service(keyed)
+    assert dep["spec"]["template"]["metadata"]["labels"][n.POD_KEY_LABEL] == "k1"
+    assert svc["spec"]["selector"][n.POD_KEY_LABEL] == "k1"
+    assert n.POD_KEY_LABEL not in dep["spec"]["selector"]["matchLabels"]    # immutable
+    assert s.pod_key(dep) == "k1" and s.pod_key(None) == ""
+    assert len(s.new_pod_key()) == 16 and s.new_pod_key() != s.new_pod_key()
+
+
+def test_network_policy_admits_source_controller_only():
+    policy = s.network_policy(SPEC)
+    assert policy["spec"]["podSelector"]["matchLabels"][SESSION] == "web"
+    [rule] = policy["spec"]["ingress"]
+    [peer] = rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "flux-system"}
+    assert peer["podSelector"]["matchLabels"] == {"app": "source-controller"}
+    assert rule["ports"] == [{"protocol": "TCP", "port": 9000}]
