@@ -8,7 +8,14 @@
 # goes to a temporary directory that is renamed into place, so two concurrent
 # first runs are safe: one rename wins, the other run uses the winner's copy.
 # If the cache cannot be written, the plugin still runs, slowly, from the zip.
+#
+# The cache is 0700 and its files 0600 (umask 077 while unpacking). Before the
+# unpacked copy is imported, it is checked against the stamp written when it
+# was unpacked (every file's path, size and mtime, hashed with the build id);
+# a copy that fails the check, or that another user could write, is not used.
+import hashlib
 import os
+import stat
 import sys
 
 BUILD_ID = "@BUILD_ID@"
@@ -32,15 +39,49 @@ def cache_root():
     return os.path.join(root, "zipapp")
 
 
+STAMP = ".stamp"
+
+
+def _stamp(target):
+    """A digest of the unpacked tree as it must be: the build id, then every
+    file's path, size and mtime."""
+    h = hashlib.sha256(BUILD_ID.encode())
+    for top, dirs, files in os.walk(target):
+        dirs.sort()
+        for name in sorted(files):
+            if name == STAMP and top == target:
+                continue
+            st = os.lstat(os.path.join(top, name))
+            h.update(("%s\0%d\0%d\n" % (os.path.relpath(os.path.join(top, name), target),
+                                          st.st_size, st.st_mtime_ns)).encode())
+    return h.hexdigest()
+
+
+def _trusted(target):
+    """Ours alone, and unchanged since it was unpacked."""
+    try:
+        st = os.lstat(target)
+        with open(os.path.join(target, STAMP)) as f:
+            stamp = f.read().strip()
+    except OSError:
+        return False
+    mine = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    private = stat.S_ISDIR(st.st_mode) and not st.st_mode & 0o022
+    return mine and private and stamp == _stamp(target)
+
+
 def unpacked_dir(archive):
     """The directory holding this build's files with compiled bytecode, or None."""
     target = os.path.join(cache_root(), "%s-%s" % (BUILD_ID, sys.implementation.cache_tag))
     if os.path.isdir(target):
-        return target
+        return target if _trusted(target) else None
+    umask = os.umask(0o077)
     try:
         return _unpack(archive, target)
     except Exception:  # a read-only or full disk must not stop the plugin
         return None
+    finally:
+        os.umask(umask)
 
 
 def _unpack(archive, target):
@@ -77,6 +118,8 @@ def _unpack(archive, target):
                 invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
         finally:
             sys.dont_write_bytecode = saved
+        with open(os.path.join(tmp, STAMP), "w") as f:
+            f.write(_stamp(tmp))
         try:
             os.rename(tmp, target)
         except OSError:

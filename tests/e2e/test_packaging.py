@@ -186,6 +186,20 @@ def test_later_runs_reuse_the_cache(zipapp_path, tmp_path):
     assert before == after
 
 
+def test_cache_is_private_and_a_tampered_copy_is_not_imported(zipapp_path, version, tmp_path):
+    assert run_zipapp(sys.executable, zipapp_path, "--version", cache=tmp_path).returncode == 0
+    (unpacked,) = (tmp_path / "zipapp").iterdir()
+    assert unpacked.stat().st_mode & 0o077 == 0
+    init = unpacked / "kubectl_gitops_run" / "__init__.py"
+    assert init.stat().st_mode & 0o077 == 0
+    init.write_text(init.read_text() + "\nprint('TAMPERED')\n")
+    for pyc in (unpacked / "kubectl_gitops_run" / "__pycache__").glob("__init__*.pyc"):
+        pyc.unlink()
+    res = run_zipapp(sys.executable, zipapp_path, "--version", cache=tmp_path)
+    assert res.returncode == 0 and version in res.stdout, res.stderr
+    assert "TAMPERED" not in res.stdout + res.stderr
+
+
 def test_unwritable_cache_still_runs(zipapp_path, version, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
