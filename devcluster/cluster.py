@@ -344,8 +344,10 @@ class Cluster:
             "metadata": {"name": NODE, "annotations": {"kwok.x-k8s.io/node": "fake"},
                          "labels": {"kubernetes.io/hostname": NODE, "kubernetes.io/os": "linux",
                                     "kubernetes.io/arch": "amd64", "type": "kwok"}},
-            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "250"},
-                       "capacity": {"cpu": "32", "memory": "256Gi", "pods": "250"}},
+            "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "250",
+                                       "ephemeral-storage": "500Gi"},
+                       "capacity": {"cpu": "32", "memory": "256Gi", "pods": "250",
+                                    "ephemeral-storage": "500Gi"}},
         }
         self.kubectl("apply", "-f", "-", input=json.dumps(node))
 

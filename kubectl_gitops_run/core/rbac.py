@@ -22,13 +22,13 @@ _CLUSTER_ONLY = {"nonResourceURLs"}
 
 def rules_review(namespace: str) -> dict:
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
-            "spec": {"namespace": namespace}}
+            "metadata": {}, "spec": {"namespace": namespace}}
 
 
 def everything_review() -> dict:
     """May the user do every verb on every resource, cluster-wide?"""
     return {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": {"verb": "*", "group": "*", "resource": "*"}}}
+            "metadata": {}, "spec": {"resourceAttributes": {"verb": "*", "group": "*", "resource": "*"}}}
 
 
 def mirrored_rules(review: dict) -> list[dict]:
