@@ -15,7 +15,8 @@ from ..adapters.kube import Kube
 from ..adapters.waiting import until
 from ..core import inventory, naming
 from ..core.inventory import Ref
-from ..errors import UserError, WaitTimeout
+from ..core.resources import KINDS
+from ..errors import ApiError, UserError, WaitTimeout
 
 # Flux's finalizers prune what a Kustomization applied and drop a Bucket's artifacts.
 FINALIZED = ("Kustomization", "Bucket")
@@ -37,13 +38,24 @@ def plan(kube: Kube, name: str, keep_workloads: bool = False) -> Removal:
     """Read what `down` would remove, changing nothing."""
     ns, removal = kube.namespace, Removal()
     for kind, own_name in naming.owned_objects(name, ns):
-        obj = kube.get(kind, own_name, ns)
+        obj = _get_if_allowed(kube, kind, own_name, ns)
         if obj is not None and naming.owns(obj, name):
             removal.objects.append({**obj, "kind": kind})
     ks = next((o for o in removal.objects if o["kind"] == "Kustomization"), None)
     if ks is not None and not keep_workloads and ks["spec"].get("prune"):
         _split_inventory(Discovery(kube), ks, removal)
     return removal
+
+
+def _get_if_allowed(kube: Kube, kind: str, name: str, ns: str) -> dict | None:
+    """A user who may not read cluster-scoped objects could not have made the
+    session's ClusterRoleBinding either: it is not there to remove."""
+    try:
+        return kube.get(kind, name, ns)
+    except ApiError as e:
+        if e.status == 403 and not KINDS[kind][2]:
+            return None
+        raise
 
 
 def _split_inventory(discovery: Discovery, ks: dict, removal: Removal) -> None:

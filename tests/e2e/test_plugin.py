@@ -236,7 +236,8 @@ def test_forbidden_names_verb_and_resource(cluster, kubectl, namespace, tmp_path
     kc = tmp_path / "kubeconfig"
     kc.write_text(yaml.safe_dump(cfg))
     line = failed(cluster, "ls", "--kubeconfig", str(kc), "-n", namespace)
-    assert "forbidden" in line and "cannot list resource" in line, line
+    assert "forbidden" in line and "cannot list kustomizations.kustomize.toolkit.fluxcd.io" \
+        in line and 'ask for a Role rule: apiGroups ["kustomize.toolkit.fluxcd.io"]' in line, line
 
 
 def test_interrupted_up_is_repaired_or_removed(cluster, kubectl, namespace, app):
