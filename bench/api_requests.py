@@ -63,21 +63,21 @@ class Plugin:
     def __init__(self, tree: Path, kubeconfig: Path, namespace: str):
         self.env = dict(os.environ, KUBECONFIG=str(kubeconfig),
                         PYTHONPATH=f"{tree}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
-        self.ns = namespace
+        self.tree, self.ns = tree, namespace     # `python -m` puts the cwd first: run in tree
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "kubectl_gitops_run", *args, "-n", self.ns]
 
-    def run(self, *args: str, cwd: Path | None = None) -> tuple[float, float]:
+    def run(self, *args: str) -> tuple[float, float]:
         start = time.time()
-        subprocess.run(self.argv(*args), env=self.env, cwd=cwd, check=True,
+        subprocess.run(self.argv(*args), env=self.env, cwd=self.tree, check=True,
                        stdout=subprocess.DEVNULL)
         return start, time.time()
 
     def idle_watch(self, app: Path, seconds: float) -> tuple[float, float]:
         """`sync --watch` left alone for `seconds` after its first cycle."""
         proc = subprocess.Popen(self.argv("sync", "app", "--watch"), env=self.env,
-                                stdout=subprocess.PIPE, text=True,
+                                cwd=self.tree, stdout=subprocess.PIPE, text=True,
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             proc.stdout.readline()                  # "watching ..."

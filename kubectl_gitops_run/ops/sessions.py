@@ -29,10 +29,10 @@ def resolve(kube: Kube, name: str | None, cwd: str) -> dict:
     counts on a busy cluster."""
     ns = kube.namespace
     if name:
-        objects = {kind: [o for o in [kube.get(kind, naming.object_name(name), ns)]
-                          if naming.owns(o, name)] for kind in ("Kustomization", "Bucket")}
-        if any(objects.values()):
-            return sessions.record(ns, name, objects)
+        for kind in ("Kustomization", "Bucket"):     # either holds the static facts
+            obj = kube.get(kind, naming.object_name(name), ns)
+            if naming.owns(obj, name):
+                return sessions.record(ns, name, {kind: [obj]})
         records = find_sessions(kube, ns)     # a half-created session is still one
         hit = next((r for r in records if r["name"] == name), None)
         if hit is None:
