@@ -1,0 +1,142 @@
+"""Predict kustomize-controller's verdict on a tree before uploading it (pure).
+
+Without a kustomization.yaml at the applied path, kustomize-controller
+generates one: every .yaml/.yml file below the path is a resource,
+recursively, except that a directory with a kustomization of its own is one
+resource and is not entered. Every document of every such file must be a
+Kubernetes object (apiVersion, kind, metadata.name), or the whole build fails,
+and two files may not define the same object. A kustomization.yaml is left to
+kustomize itself, except for what is certain: a resource outside the uploaded
+directory is never found. The first problem is reported in one line that
+names the file and what to do (docs/architecture.md, invariant 6).
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Iterable, Mapping
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+YAML = (".yaml", ".yml")
+
+
+class Problem(Exception):
+    """What kustomize-controller would fail on, worded for the user."""
+
+
+def _under(key: str, path: str) -> bool:
+    return not path or key.startswith(path + "/")
+
+
+def kustomization_dirs(keys: Iterable[str]) -> set[str]:
+    return {posixpath.dirname(k) for k in keys if posixpath.basename(k) in KUSTOMIZATION_FILES}
+
+
+def generated_resources(keys: Iterable[str], path: str) -> list[str]:
+    """The files kustomize-controller's generated kustomization would list:
+    YAML below `path`, not inside a directory that has its own kustomization."""
+    keys = sorted(keys)
+    nested = [d + "/" for d in kustomization_dirs(keys) if d != path]
+    return [k for k in keys if _under(k, path) and k.endswith(YAML)
+            and not any(k.startswith(d) for d in nested)]
+
+
+def _identity(doc: dict) -> tuple[str, str, str, str]:
+    group = str(doc["apiVersion"]).rpartition("/")[0]
+    meta = doc["metadata"]
+    return group, str(doc["kind"]), str(meta.get("namespace") or ""), str(meta["name"])
+
+
+def _object_problem(doc) -> str | None:
+    if not isinstance(doc, dict):
+        return "is not a Kubernetes object (a mapping with apiVersion, kind and metadata.name)"
+    missing = [f for f in ("apiVersion", "kind") if not doc.get(f)]
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not meta.get("name"):
+        only_generate = isinstance(meta, dict) and meta.get("generateName")
+        missing.append("metadata.name" + (" (generateName is not enough for kustomize)"
+                                          if only_generate else ""))
+    return f"is not a Kubernetes object: no {', '.join(missing)}" if missing else None
+
+
+def _manifest_dirs(docs: Mapping[str, list]) -> list[str]:
+    """Top-level directories whose YAML files are all Kubernetes objects, the
+    fullest first: where --path should point."""
+    files: dict[str, int] = {}
+    spoilt: set[str] = set()
+    for key, items in docs.items():
+        if "/" in key:
+            top = key.split("/", 1)[0]
+            files[top] = files.get(top, 0) + 1
+            if any(d is not None and _object_problem(d) for d in items):
+                spoilt.add(top)
+    return sorted((d for d in files if d not in spoilt), key=lambda d: (-files[d], d))
+
+
+def advice(key: str, docs: Mapping[str, list], path: str) -> str:
+    """What to do about a file that is no manifest: point --path at the
+    manifests, or ignore the file."""
+    dirs = [d for d in _manifest_dirs(docs) if not key.startswith(d + "/") and not path]
+    way = f"point up at the manifests with --path {dirs[0]}/, or " if dirs else ""
+    return f"To fix it, {way}add the line `/{key}` to .sourceignore."
+
+
+def check_plain(docs: Mapping[str, list], path: str) -> None:
+    """`docs`: every YAML file's documents, by key. Raises Problem."""
+    seen: dict[tuple, str] = {}
+    for key in generated_resources(docs, path):
+        for doc in docs[key]:
+            if doc is None:
+                continue            # an empty document (a lone ---) is fine
+            why = _object_problem(doc)
+            if why:
+                raise Problem(f"{key} {why}; kustomize-controller would fail the whole "
+                              f"build. {advice(key, docs, path)}")
+            ident = _identity(doc)
+            if ident in seen and seen[ident] != key:
+                raise Problem(f"{key} and {seen[ident]} both define {ident[1]} "
+                              f"{'/'.join(filter(None, ident[2:]))}; keep one of them")
+            seen[ident] = key
+
+
+def check_kustomization(kustomization, base: str, keys: set[str]) -> None:
+    """References of one kustomization file (in directory `base`) that are not
+    in the upload can never be found."""
+    where = posixpath.join(base, "kustomization.yaml")
+    if not isinstance(kustomization, dict):
+        raise Problem(f"{where} is not a kustomization (a mapping)")
+    refs = [r for field in ("resources", "bases", "components")
+            for r in kustomization.get(field) or []]
+    for ref in refs:
+        if not isinstance(ref, str) or "://" in ref or ref.startswith(("github.com/", "git@")):
+            continue            # a remote base: kustomize fetches it
+        target = posixpath.normpath(posixpath.join(base, ref))
+        if target == ".." or target.startswith("../") or posixpath.isabs(ref):
+            raise Problem(f"{where} refers to {ref}, outside the uploaded directory, which "
+                          f"Flux never gets; run up from a directory that holds both, with "
+                          f"--path {base or '.'}")
+        if target not in keys and not any(k.startswith(target + "/") for k in keys):
+            raise Problem(f"{where} refers to {ref}, which is not in the upload (missing, "
+                          f"or left out by an ignore rule)")
+
+
+def check(docs: Mapping[str, list], keys: set[str], path: str) -> None:
+    """kustomize-controller's verdict on the upload, applied at `path`: raises
+    Problem for the first file that would fail the build. `docs` holds the
+    parsed YAML files; `keys` every uploaded file."""
+    for base in sorted(kustomization_dirs(keys)):
+        if _under(base + "/", path) or base == path:
+            name = next(posixpath.join(base, f) if base else f for f in KUSTOMIZATION_FILES
+                        if (posixpath.join(base, f) if base else f) in keys)
+            check_kustomization((docs.get(name) or [None])[0], base, keys)
+    if path not in kustomization_dirs(keys):
+        check_plain(docs, path)
+
+
+# kustomize-controller builds in a temporary directory; its messages name it.
+_TMP = re.compile(r"/tmp/kustomization-\d+/")
+
+
+def relative_to_user(message: str) -> str:
+    """Flux's message with paths relative to the user's directory."""
+    return _TMP.sub("", message)

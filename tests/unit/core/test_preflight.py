@@ -1,0 +1,80 @@
+"""The pre-flight: kustomize-controller's verdict on a tree, predicted locally."""
+from __future__ import annotations
+
+import pytest
+
+from kubectl_gitops_run.core import preflight
+from kubectl_gitops_run.core.preflight import Problem
+
+CM = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
+DEPLOY = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}
+COMPOSE = {"services": {"web": {"image": "nginx"}}}
+
+
+def check(docs: dict, path: str = "", extra: tuple = ()):
+    preflight.check(docs, set(docs) | set(extra), path)
+
+
+def test_a_tidy_directory_passes():
+    check({"k8s/cm.yaml": [CM], "k8s/deploy.yml": [DEPLOY, None]}, extra=("README.md",))
+
+
+def test_a_compose_file_beside_the_manifests_fails_with_the_way_out():
+    with pytest.raises(Problem) as e:
+        check({"docker-compose.yml": [COMPOSE], "k8s/cm.yaml": [CM], "k8s/d.yaml": [DEPLOY]})
+    text = str(e.value)
+    assert text.startswith("docker-compose.yml is not a Kubernetes object: no apiVersion, kind")
+    assert "--path k8s/" in text and "`/docker-compose.yml` to .sourceignore" in text
+
+
+def test_applied_path_limits_what_is_checked():
+    check({"docker-compose.yml": [COMPOSE], "k8s/cm.yaml": [CM]}, path="k8s")
+
+
+def test_generate_name_is_not_enough():
+    gen = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "run-"}}
+    with pytest.raises(Problem, match=r"job.yaml .*no metadata.name \(generateName is not"):
+        check({"job.yaml": [gen]})
+
+
+def test_duplicate_objects_conflict():
+    with pytest.raises(Problem, match=r"b.yaml and a.yaml both define ConfigMap a; keep one"):
+        check({"a.yaml": [CM], "b.yaml": [CM]})
+    other_ns = {**CM, "metadata": {"name": "a", "namespace": "other"}}
+    check({"a.yaml": [CM], "b.yaml": [other_ns]})
+
+
+def test_a_nested_kustomization_is_one_resource_not_entered():
+    check({"app/kustomization.yaml": [{"resources": ["cm.yaml"]}],
+           "app/cm.yaml": [CM], "app/patch.yaml": [{"op": "replace"}], "top.yaml": [DEPLOY]})
+
+
+def test_a_base_outside_the_upload_is_never_found():
+    with pytest.raises(Problem, match=r"overlays/dev/kustomization.yaml refers to ../../../base"):
+        check({"overlays/dev/kustomization.yaml": [{"resources": ["../../../base"]}]},
+              path="overlays/dev")
+
+
+def test_a_missing_resource_is_named():
+    with pytest.raises(Problem, match=r"refers to gone.yaml, which is not in the upload"):
+        check({"kustomization.yaml": [{"resources": ["cm.yaml", "gone.yaml"]}],
+               "cm.yaml": [CM]})
+
+
+def test_root_kustomization_leaves_plain_files_to_kustomize():
+    check({"kustomization.yaml": [{"resources": ["cm.yaml", "https://example.com/x.yaml"]}],
+           "cm.yaml": [CM], "values.yaml": [{"replicas": 2}]})
+
+
+def test_generated_resources():
+    keys = ["a.yaml", "b.txt", "sub/c.yml", "kz/kustomization.yaml", "kz/d.yaml", "k8s/e.yaml"]
+    assert preflight.generated_resources(keys, "") == ["a.yaml", "k8s/e.yaml", "sub/c.yml"]
+    assert preflight.generated_resources(keys, "k8s") == ["k8s/e.yaml"]
+
+
+def test_flux_paths_are_made_relative():
+    msg = ("failed to decode Kubernetes YAML from /tmp/kustomization-4174422502/"
+           "docker-compose.images.yml: missing Resource metadata")
+    assert preflight.relative_to_user(msg) == (
+        "failed to decode Kubernetes YAML from docker-compose.images.yml: missing Resource "
+        "metadata")
