@@ -12,10 +12,15 @@ import time
 from ..core import naming
 from ..core.manifests import S3_PORT, credentials_ok, decode_secret
 from ..core.pods import current_pod, pod_problem, pod_ready
-from ..errors import UserError
+from ..errors import UserError, WaitTimeout
 from .kube import Kube
+from .waiting import until_list
 
 log = logging.getLogger(__name__)
+
+# pauses between looks at the bucket server through a new tunnel: 6 looks, 6.2 s
+CONNECT_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2)
+
 
 class BucketServer:
     def __init__(self, kube: Kube, namespace: str, session: str, timeout: float = 120):
@@ -50,16 +55,24 @@ class BucketServer:
 
     def wait_ready(self) -> dict:
         """The Ready bucket pod; a UserError saying why if it does not get there."""
-        selector = naming.bucket_pods_selector(self.session)
-        deadline = time.monotonic() + self.timeout
-        while True:
-            pod = current_pod(self.kube.list("Pod", self.namespace, selector))
+        seen: list[dict | None] = [None]
+
+        def ready(pods: list[dict]) -> dict | None:
+            pod = seen[0] = current_pod(pods)
             if pod is not None and pod_ready(pod):
                 return pod
             problem = pod_problem(pod) if pod else None
-            if (problem and problem[1]) or time.monotonic() >= deadline:
+            if problem and problem[1]:          # hopeless: no use waiting
                 raise UserError(self._not_ready(pod, problem))
-            time.sleep(0.2)
+            return None
+
+        try:
+            return until_list(self.kube, "Pod", self.namespace,
+                              naming.bucket_pods_selector(self.session), ready,
+                              timeout=self.timeout)
+        except WaitTimeout:
+            pod = seen[0]
+            raise UserError(self._not_ready(pod, pod_problem(pod) if pod else None)) from None
 
     def _not_ready(self, pod: dict | None, problem) -> str:
         if pod is None:
@@ -100,14 +113,17 @@ class BucketServer:
         pod = self.wait_ready()
         creds = self.credentials()
         self.pod = pod["metadata"]["name"]
-        self._forward = PortForward(self.kube.api_client, self.namespace, self.pod, S3_PORT)
+        self._forward = PortForward(self.kube, self.namespace, self.pod, S3_PORT)
         self._forward.start()
         self._s3 = S3(self._forward.url, creds["accesskey"], creds["secretkey"])
-        deadline = time.monotonic() + min(self.timeout, 30)
-        while not self._s3.ready():
-            if time.monotonic() >= deadline:
-                why = self._forward.last_error or "it does not answer"
-                self.close()
-                raise UserError(f"cannot reach the bucket server in pod {self.namespace}/"
-                                f"{pod['metadata']['name']}: {why}")
-            time.sleep(0.2)
+        # The pod is Ready, so its probe saw MinIO answer: a few tries cover a
+        # tunnel that is slow to open; more would only hide a real failure.
+        for pause in (*CONNECT_BACKOFF, None):
+            if self._s3.ready():
+                return
+            if pause is not None:
+                time.sleep(pause)
+        why = self._forward.last_error or "it does not answer"
+        self.close()
+        raise UserError(f"cannot reach the bucket server in pod {self.namespace}/{self.pod}: "
+                        f"{why}")

@@ -15,7 +15,6 @@ clock is ahead.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import random
@@ -30,8 +29,7 @@ from . import localhost
 log = logging.getLogger(__name__)
 
 POLL = 0.5            # seconds between looks at a held Lease while waiting
-# raw JSON (no model round trip) and a bound on every request
-_RAW = {"_preload_content": False, "_request_timeout": 10}
+TIMEOUT = (5, 10)      # (connect, read) seconds of each Lease request
 
 _instances = itertools.count(1)
 
@@ -75,8 +73,7 @@ def _held(session: str, holder: str, expires: datetime | None,
 class SyncLease:
     def __init__(self, kube, namespace: str, session: str, duration: int = 15,
                  identity: str | None = None):
-        from kubernetes import client
-        self.api = client.CoordinationV1Api(kube.api_client)
+        self.kube = kube
         self.namespace, self.session, self.duration = namespace, session, int(duration)
         self.name = lease_name(session)
         self.identity = identity or default_identity()
@@ -188,19 +185,11 @@ class SyncLease:
     # -- API ---------------------------------------------------------------
 
     def _read(self) -> dict | None:
-        from kubernetes.client.exceptions import ApiException
-        try:
-            resp = self.api.read_namespaced_lease(self.name, self.namespace, **_RAW)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-        return json.loads(resp.data)
+        return self.kube.get("Lease", self.name, self.namespace, timeout=TIMEOUT)
 
     def _write(self, base: dict | None, holder: str | None = "") -> dict | None:
         """Create the Lease, or replace `base` with us as holder (holder=None:
         nobody). Returns the stored Lease, or None if `base` was stale (409)."""
-        from kubernetes.client.exceptions import ApiException
         holder = self.identity if holder == "" else holder
         now = _fmt(_now())
         meta = {k: v for k, v in ((base or {}).get("metadata") or {}).items()
@@ -219,13 +208,7 @@ class SyncLease:
                 spec["leaseTransitions"] = spec.get("leaseTransitions", 0) + (1 if base else 0)
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": meta, "spec": spec}
-        try:
-            if base is None:
-                resp = self.api.create_namespaced_lease(self.namespace, body, **_RAW)
-            else:
-                resp = self.api.replace_namespaced_lease(self.name, self.namespace, body, **_RAW)
-        except ApiException as e:
-            if e.status in (404, 409):      # created, changed or deleted by someone else
-                return None
-            raise
-        return json.loads(resp.data)
+        # someone else created, changed or deleted it meanwhile: None, look again
+        if base is None:
+            return self.kube.create(body, timeout=TIMEOUT)
+        return self.kube.replace(body, timeout=TIMEOUT)

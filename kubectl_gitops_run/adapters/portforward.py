@@ -14,17 +14,19 @@ closed connection at once instead of their read timeout.
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
 import time
+
+from ..errors import ApiError
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 JOIN_TIMEOUT = 5.0
 STALL = 1.5            # seconds a request may wait for an answer before the pod is checked
+POD_CHECK_TIMEOUT = (3, 5)   # (connect, read) seconds of that check
 
 
 def _shutdown(sock) -> None:
@@ -51,8 +53,8 @@ class _Tunnel:
 
 
 class PortForward:
-    def __init__(self, api_client, namespace: str, pod: str, remote_port: int):
-        self.api_client = api_client
+    def __init__(self, kube, namespace: str, pod: str, remote_port: int):
+        self.kube = kube
         self.namespace, self.pod, self.remote_port = namespace, pod, int(remote_port)
         self.local_port = 0
         self.url = ""
@@ -78,7 +80,6 @@ class PortForward:
     def start(self) -> int:
         if self._listener:
             return self.local_port
-        import kubernetes.stream  # noqa: F401  (fail here, not in a thread, if it is missing)
         self._closing.clear()
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.local_port = self._listener.getsockname()[1]
@@ -145,22 +146,13 @@ class PortForward:
                 self._tunnels.add(tunnel)
             self._spawn(self._serve, "conn", tunnel)
 
-    def _open_tunnel(self):
-        from kubernetes import client
-        from kubernetes.stream import portforward
-        # stream.portforward swaps ApiClient.request for the duration of the call,
-        # which is not thread-safe: give every tunnel an ApiClient of its own.
-        api = client.CoreV1Api(client.ApiClient(self.api_client.configuration))
-        return portforward(api.connect_get_namespaced_pod_portforward, self.pod,
-                           self.namespace, ports=str(self.remote_port))
-
     def _serve(self, tunnel: _Tunnel) -> None:
         pf = None
         try:
             try:
-                pf = self._open_tunnel()
-            except Exception as e:  # ApiException (pod gone, forbidden), network errors
-                self._failed("cannot port-forward to", self._pod_problem() or _reason(e))
+                pf = self.kube.open_portforward(self.namespace, self.pod, self.remote_port)
+            except Exception as e:  # noqa: BLE001 - ApiError (pod gone, forbidden), and any other
+                self._failed("cannot port-forward to", self._pod_problem() or str(e))
                 return
             with self._lock:
                 self.tunnels_opened += 1
@@ -224,27 +216,21 @@ class PortForward:
     def _pod_problem(self) -> str | None:
         """What is wrong with the pod, in words, or None if it looks fine (or the
         API server cannot tell right now)."""
-        from kubernetes import client
-        from kubernetes.client.rest import ApiException
-        # A client of its own, closed after: no socket outlives close().
-        api_client = client.ApiClient(self.api_client.configuration)
         try:
-            pod = client.CoreV1Api(api_client).read_namespaced_pod(
-                self.pod, self.namespace, _request_timeout=5)
-        except ApiException as e:
-            return "the pod was not found" if e.status == 404 else None
-        except Exception:  # noqa: BLE001 - API server unreachable: no verdict
+            pod = self.kube.get("Pod", self.pod, self.namespace, timeout=POD_CHECK_TIMEOUT)
+        except ApiError:
             return None
-        finally:
-            api_client.rest_client.pool_manager.clear()
+        if pod is None:
+            return "the pod was not found"
+        meta, phase = pod["metadata"], (pod.get("status") or {}).get("phase")
         if self._pod_uid is None:
-            self._pod_uid = pod.metadata.uid
-        if pod.metadata.uid != self._pod_uid:
+            self._pod_uid = meta.get("uid")
+        if meta.get("uid") != self._pod_uid:
             return "the pod was replaced by another of the same name"
-        if pod.metadata.deletion_timestamp:
+        if meta.get("deletionTimestamp"):
             return "the pod is being deleted"
-        if pod.status and pod.status.phase != "Running":
-            return f"the pod is {pod.status.phase}, not Running"
+        if phase and phase != "Running":
+            return f"the pod is {phase}, not Running"
         return None
 
     def _failed(self, what: str, why: str) -> None:
@@ -252,21 +238,3 @@ class PortForward:
                            f"{why}")
         log.debug("%s", self.last_error)
 
-
-def _reason(e: BaseException) -> str:
-    """The API server's own words for a failed tunnel. kubernetes 36 loses them
-    (its ApiException fails on a missing body), so look down the chain of
-    exceptions for the websocket handshake's status and Status message."""
-    cause: BaseException | None = e
-    while cause is not None:
-        status = getattr(cause, "status_code", None)
-        if status:
-            try:
-                message = json.loads(getattr(cause, "resp_body", None) or b"")["message"]
-            except (ValueError, TypeError, KeyError):
-                message = getattr(cause, "status_message", None) or ""
-            return f"HTTP {status}: {message}".rstrip(": ")
-        cause = cause.__cause__ or cause.__context__
-    reason = getattr(e, "reason", None) or str(e) or type(e).__name__
-    status = getattr(e, "status", None)
-    return f"HTTP {status}: {reason}" if status else str(reason)

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from kubectl_gitops_run.adapters.kube import connect
 from kubectl_gitops_run.adapters.lease import SyncLease
 from kubectl_gitops_run.core.naming import lease_name
-from kubectl_gitops_run.errors import LeaseHeld
+from kubectl_gitops_run.errors import ApiError, LeaseHeld
+from tests.e2e.test_kube import service_account_kube
 
 REPO = Path(__file__).resolve().parents[2]
 SESSION = "demo"
@@ -31,8 +33,10 @@ def make(cluster, namespace):
     before = lease_threads()
     made: list[SyncLease] = []
 
+    kube = connect(str(cluster.kubeconfig), None, namespace)
+
     def new(duration: int = 15, cls=SyncLease, **kw) -> SyncLease:
-        lease = cls(cluster.api_client(), namespace, SESSION, duration=duration, **kw)
+        lease = cls(kube, namespace, SESSION, duration=duration, **kw)
         made.append(lease)
         return lease
 
@@ -113,11 +117,9 @@ def test_no_wait_names_the_holder(make):
 
 HOLD_AND_HANG = """
 import sys, time
-from kubernetes import client, config
+from kubectl_gitops_run.adapters.kube import connect
 from kubectl_gitops_run.adapters.lease import SyncLease
-cfg = client.Configuration()
-config.load_kube_config(sys.argv[1], client_configuration=cfg)
-lease = SyncLease(client.ApiClient(cfg), sys.argv[2], sys.argv[3], duration=int(sys.argv[4]))
+lease = SyncLease(connect(sys.argv[1]), sys.argv[2], sys.argv[3], duration=int(sys.argv[4]))
 lease.acquire(wait=False)
 print(lease.identity, flush=True)
 time.sleep(600)
@@ -240,3 +242,18 @@ def test_lost_lease_is_noticed(make, kubectl, namespace):
     assert not holder.held
     holder.release()                  # not ours: left alone
     assert get_lease(kubectl, namespace)["spec"]["holderIdentity"] == "intruder@elsewhere pid 9"
+
+
+@pytest.mark.parametrize("rules, verb", [([], "get"), (["--verb=get --resource=leases"], "create")])
+def test_a_lease_the_user_may_not_touch_is_one_line_that_says_what_to_ask_for(
+        cluster, kubectl, namespace, tmp_path, rules, verb):
+    """Issue 9: a Lease API error other than 404 reached the user as a raw
+    multi-line ApiException, HTTP headers and all."""
+    kube = service_account_kube(cluster, kubectl, namespace, tmp_path, "syncer", rules)
+    with pytest.raises(ApiError) as err:
+        SyncLease(kube, namespace, SESSION).acquire(wait=False)
+    assert err.value.status == 403
+    assert str(err.value) == (
+        f'forbidden: user "system:serviceaccount:{namespace}:syncer" cannot {verb} '
+        f'leases.coordination.k8s.io in namespace "{namespace}"; ask for a Role rule: apiGroups '
+        f'["coordination.k8s.io"], resources ["leases"], verbs ["{verb}"]')
