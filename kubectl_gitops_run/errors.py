@@ -52,7 +52,7 @@ class S3Error(Exception):
 
 
 class Cancelled(Exception):
-    """A newer change arrived while waiting for Flux (watch mode)."""
+    """A wait was called off: in watch mode, a newer change supersedes it."""
 
 
 class FileChanged(Exception):

@@ -1,9 +1,10 @@
 """File digests remembered between commands, so that a sync of a large tree
 reads only the files whose stat changed (the cache format is snapshot.scan's).
 
-One JSON file per source directory under the user's cache dir. It is only a
-hint: a missing, unreadable or foreign file means an empty cache, and a
-failed write loses nothing but time.
+One JSON file per source directory under the user's cache dir, private to
+the user (0700 directories, 0600 files: it names the source's files). It is
+only a hint: a missing, unreadable, malformed or foreign file means an empty
+cache, and a failed write loses nothing but time.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2                  # 2: each entry ends with the key kind (scanner.scan)
 MAX_AGE = 30 * 24 * 3600     # seconds
 
 
@@ -32,7 +33,18 @@ def load(source: str) -> dict:
     if not isinstance(doc, dict) or doc.get("version") != VERSION or \
             doc.get("source") != os.path.abspath(source):
         return {}
-    return {path: tuple(sig) for path, sig in (doc.get("files") or {}).items()}
+    files = doc.get("files")
+    if not isinstance(files, dict) or not all(map(_valid, files.values())):
+        return {}
+    return {path: tuple(sig) for path, sig in files.items()}
+
+
+def _valid(sig) -> bool:
+    """An entry as scanner.scan keeps it: four integers of the file's stat, its
+    md5 in hex and the kind of key it holds ('' for none)."""
+    return (isinstance(sig, list) and len(sig) == 6
+            and all(type(n) is int for n in sig[:4])
+            and isinstance(sig[4], str) and len(sig[4]) == 32 and isinstance(sig[5], str))
 
 
 def save(source: str, cache: dict) -> None:
@@ -42,12 +54,26 @@ def save(source: str, cache: dict) -> None:
     try:
         if not path.exists():
             prune(path.parent)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        _private_dirs(path.parent)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "w") as f:
+            os.fchmod(fd, 0o600)          # a stale temporary file keeps its old mode
+            f.write(json.dumps(doc, separators=(",", ":")))
         os.replace(tmp, path)     # readers see the old file or the new, never half
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _private_dirs(directory: Path) -> None:
+    """Make the cache directories ours alone (0700), from kubectl-gitops-run/ down;
+    the user's cache dir above them is left as it is."""
+    top = directory.parent
+    top.parent.mkdir(parents=True, exist_ok=True)
+    for d in (top, directory):
+        d.mkdir(mode=0o700, exist_ok=True)
+        if d.stat().st_mode & 0o077:     # made by an older version, or another umask
+            d.chmod(0o700)
 
 
 def prune(directory: Path, max_age: float = MAX_AGE) -> None:

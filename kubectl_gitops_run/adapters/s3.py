@@ -4,6 +4,8 @@ Only the calls the sync engine needs. One `requests.Session` with a connection
 pool sized for a thread pool of uploaders; every call is idempotent and retried
 a few times on connection errors and 5xx, since the port-forward under it may
 drop a connection at any time. Credentials never appear in messages or logs.
+Uploads stream from the file, a block at a time, signed UNSIGNED-PAYLOAD and
+guarded by Content-MD5, so a file is never held in memory whole.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
+from typing import BinaryIO
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -20,7 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests_aws4auth import AWS4Auth
 
-from ..errors import S3Error
+from ..errors import FileChanged, S3Error
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ IDLE_REUSE = 3.0             # seconds an idle pooled connection is trusted
 RETRY_CODES = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout",
                "XMinioServerNotInitialized"}
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"   # SigV4's marker for a body left out of the signature
 
 
 # ---- pure helpers (unit-tested) ------------------------------------------
@@ -115,16 +119,68 @@ def describe(method: str, bucket: str, key: str | None = None) -> str:
 
 # ---- the client -----------------------------------------------------------
 
+class Stream:
+    """`size` bytes of an open binary file, from where it stands, as an upload
+    body: requests sends it with a Content-Length, a block at a time, and it
+    starts over on each retry. A file that ends early raises FileChanged, since
+    a body shorter than its Content-Length would hang the request."""
+
+    def __init__(self, file: BinaryIO, size: int, key: str):
+        self._file, self._size, self._key = file, size, key
+        self._start = file.tell()
+        self._left = size
+
+    def __len__(self) -> int:          # requests' Content-Length
+        return self._size
+
+    def __iter__(self):                # requests sends iterables as streams
+        while block := self.read(64 * 1024):
+            yield block
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""                 # never more than announced, should the file grow
+        n = self._left if n is None or n < 0 else min(n, self._left)
+        try:
+            block = self._file.read(n)
+        except OSError:
+            raise FileChanged(self._key) from None
+        if not block:
+            raise FileChanged(self._key)
+        self._left -= len(block)
+        return block
+
+    def rewind(self) -> None:
+        self._file.seek(self._start)
+        self._left = self._size
+
+
 class _LockedAuth(AWS4Auth):
-    """AWS4Auth mutates itself when the UTC date changes; sign one request at a time."""
+    """AWS4Auth signing one request at a time (it mutates itself when the UTC
+    date changes), and a Stream body as UNSIGNED-PAYLOAD: AWS4Auth would read
+    a whole stream into memory to hash it."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._lock = threading.Lock()
+        self._unsigned = False
 
     def __call__(self, req):
         with self._lock:
-            return super().__call__(req)
+            body = req.body
+            self._unsigned = isinstance(body, Stream)
+            if self._unsigned:
+                req.body = None        # nothing for AWS4Auth to read and hash
+            try:
+                return super().__call__(req)
+            finally:
+                req.body = body
+
+    def get_canonical_headers(self, req, include=None):
+        # AWS4Auth calls this right after setting its payload hash: replace it
+        if self._unsigned:
+            req.headers["x-amz-content-sha256"] = UNSIGNED_PAYLOAD
+        return super().get_canonical_headers(req, include)
 
     def __repr__(self) -> str:
         return "<S3 SigV4 auth>"
@@ -160,7 +216,8 @@ class S3:
         return url + (f"?{query}" if query else "")
 
     def _call(self, method: str, url: str, what: str, *, bucket: str, key: str | None = None,
-              data: bytes | None = None, headers: dict | None = None) -> requests.Response:
+              data: bytes | Stream | None = None,
+              headers: dict | None = None) -> requests.Response:
         """Send one signed request, retrying connection errors and 5xx; return a 2xx
         response, else raise S3Error."""
         with self._idle_lock:
@@ -172,6 +229,8 @@ class S3:
         timeouts = 0
         for attempt in range(len(RETRY_DELAYS) + 1):
             last = attempt == len(RETRY_DELAYS)
+            if isinstance(data, Stream):
+                data.rewind()
             try:
                 resp = self._http.request(method, url, data=data, headers=headers,
                                           auth=self._auth, timeout=self.timeout)
@@ -241,9 +300,18 @@ class S3:
             if not token:
                 return objects
 
-    def put(self, bucket: str, key: str, data: bytes, md5_hex: str) -> str:
+    def put(self, bucket: str, key: str, body: bytes | BinaryIO, md5_hex: str,
+            size: int | None = None) -> str:
+        """Upload one object: `body` is bytes, or a binary file whose next `size`
+        bytes are streamed. Content-MD5 makes the server refuse a body that is
+        not what was hashed (BadDigest); a file that ends early raises FileChanged."""
+        if not isinstance(body, bytes):
+            if size is None:
+                raise TypeError("S3.put: a file body needs its size")
+            # an empty stream would go chunked, without a Content-Length
+            body = Stream(body, size, key) if size else b""
         resp = self._call("PUT", self._url(bucket, key), describe("upload", bucket, key),
-                          bucket=bucket, key=key, data=data,
+                          bucket=bucket, key=key, data=body,
                           headers={"Content-MD5": content_md5(md5_hex),
                                    "Content-Type": "application/octet-stream"})
         return clean_etag(resp.headers.get("ETag"))

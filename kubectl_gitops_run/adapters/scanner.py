@@ -2,6 +2,7 @@
 digests, and the YAML check that runs before anything is uploaded.
 
 Ignore rules (core.ignore) read their files through `read_ignore_file`.
+Files that hold keys (core.keys) are left out unless asked for, and named.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 
 import yaml
 
+from ..core import keys
 from ..core.ignore import IgnoreRules
 from ..core.snapshot import Entry, Snapshot
 from ..core.units import human_bytes
@@ -21,6 +23,7 @@ from ..errors import SnapshotError
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+IGNORE_FILE_LIMIT = 1024 * 1024    # far above any real one; a bigger one is a mistake
 
 # A file changed within this window may change again without its mtime moving
 # (timestamps tick coarsely), so its digest is not cached ("racy git").
@@ -30,15 +33,46 @@ _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_ignore_file(root: str, base: str, name: str) -> str | None:
+    """An ignore file's text; None if there is none, or it is not a regular
+    file (a FIFO would block the scan, /dev/zero would never end)."""
     path = os.path.join(root, base, name)
+    shown = f"{base}/{name}" if base else name
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            log.debug("not reading %s: not a regular file", shown)
+            return None
+        f = _open_regular(path)
+        if f is None:
+            return None
+        with f:
+            data = f.read(IGNORE_FILE_LIMIT + 1)
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
-        shown = f"{base}/{name}" if base else name
         raise SnapshotError(f"cannot read {shown}: {e.strerror}") from e
+    if len(data) > IGNORE_FILE_LIMIT:
+        raise SnapshotError(f"{shown} is larger than {human_bytes(IGNORE_FILE_LIMIT)}, the limit "
+                            f"for an ignore file; is it really one?")
+    return data.decode("utf-8", "surrogateescape")    # git matches bytes: keep them
+
+
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+               | getattr(os, "O_CLOEXEC", 0))
+
+
+def _open_regular(path: str):
+    """`path` opened for reading (binary) if it is a regular file, else None.
+    O_NONBLOCK: a file that became a FIFO since it was looked at does not
+    block the open, and is then refused."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
 
 
 def ignore_rules(root: str) -> IgnoreRules:
@@ -65,52 +99,89 @@ def watch_filter(root: str):
 
 
 def scan(root: str | os.PathLike, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
-         cache: dict | None = None) -> Snapshot:
+         cache: dict | None = None, include_keys: bool = False,
+         skipped: list[str] | None = None) -> Snapshot:
     """Snapshot the files of `root` that Flux would index. `cache` (kept by the
-    caller between scans) maps path -> (mtime_ns, size, ino, ctime_ns, md5)."""
+    caller between scans) maps path -> (mtime_ns, size, ino, ctime_ns, md5,
+    key kind). Files that hold keys (core.keys) are left out unless
+    `include_keys`; their keys are added to `skipped`, for the caller to name."""
     shown = os.fspath(root)
     if not os.path.exists(shown):
         raise SnapshotError(f"directory {shown} does not exist")
     if not os.path.isdir(shown):
         raise SnapshotError(f"{shown} is not a directory")
-    walk = _Walk(shown, max_file_size, cache)
-    walk.directory(walk.top, "")
+    _refuse_broad(shown)
+    walk = _Walk(shown, max_file_size, cache, include_keys)
+    for key, path, st in walk.files():
+        walk.add(key, path, st)
     if cache is not None:   # forget files that are gone, so the cache does not grow
         for stale in [p for p in cache if p not in walk.seen]:
             del cache[stale]
+    if skipped is not None:
+        skipped.extend(walk.skipped)
     if not walk.entries:
-        raise SnapshotError(f"{shown} has no files to sync (after .sourceignore/.gitignore rules)")
+        why = " and leaving out files that hold keys" if walk.skipped else ""
+        raise SnapshotError(f"{shown} has no files to sync (after .sourceignore/.gitignore "
+                            f"rules{why})")
     return Snapshot(walk.top, dict(sorted(walk.entries.items())))
+
+
+def _refuse_broad(shown: str) -> None:
+    """A whole file system or home directory is never an app: refuse it before
+    reading anything (and uploading someone's keys)."""
+    real = os.path.realpath(shown)
+    home = os.path.expanduser("~")
+    if real == os.path.dirname(real):
+        what = "the root of the file system"
+    elif os.path.isabs(home) and real == os.path.realpath(home):
+        what = "your home directory"
+    else:
+        return
+    raise SnapshotError(f"refusing to sync {shown}: it is {what}; pass the directory that "
+                        "holds your app's manifests")
 
 
 class _Walk:
     """One scan's walk of the tree: what it found and what it has seen."""
 
-    def __init__(self, shown: str, max_file_size: int, cache: dict | None):
+    def __init__(self, shown: str, max_file_size: int, cache: dict | None,
+                 include_keys: bool):
         self.shown, self.max_file_size, self.cache = shown, max_file_size, cache
+        self.include_keys = include_keys
         self.top = os.path.abspath(shown)
         self.real_top = os.path.realpath(self.top)
         self.rules = ignore_rules(self.top)
         self.racy_after = time.time_ns() - _RACY_NS
         self.seen: set[str] = set()
         self.entries: dict[str, Entry] = {}
+        self.skipped: list[str] = []
 
-    def directory(self, directory: str, prefix: str) -> None:
+    def files(self) -> list[tuple[str, str, os.stat_result]]:
+        """(key, path, stat) of each regular file the ignore rules keep, by key."""
+        found = []
+        stack = [(self.top, "")]
+        while stack:     # no recursion: a tree may be deeper than Python's stack
+            directory, prefix = stack.pop()
+            for item in self._list(directory, prefix):
+                key = prefix + item.name
+                if item.is_dir(follow_symlinks=False):
+                    if not self.rules.ignored(key, True):
+                        stack.append((item.path, key + "/"))
+                elif not self.rules.ignored(key, False):    # gitignore treats symlinks as files
+                    target = self._target(item, key)
+                    if target is not None:
+                        found.append((key, *target))
+        if self.rules.flux_defaults:    # known once every ignore file has been read
+            found = [f for f in found if not self.rules.default_excluded(f[0])]
+        return sorted(found, key=lambda f: f[0])
+
+    def _list(self, directory: str, prefix: str) -> list[os.DirEntry]:
         try:
             with os.scandir(directory) as it:
-                items = sorted(it, key=lambda d: d.name)
+                return list(it)
         except OSError as e:
             raise SnapshotError(f"cannot read directory {prefix.rstrip('/') or self.shown}: "
                                 f"{e.strerror}") from e
-        for item in items:
-            key = prefix + item.name
-            if item.is_dir(follow_symlinks=False):
-                if not self.rules.ignored(key, True):
-                    self.directory(item.path, key + "/")
-            elif not self.rules.ignored(key, False):    # gitignore treats symlinks as files
-                found = self._target(item, key)
-                if found is not None:
-                    self._add(key, *found)
 
     def _target(self, item: os.DirEntry, key: str) -> tuple[str, os.stat_result] | None:
         """The regular file an entry stands for (a symlink's target inside the
@@ -137,34 +208,51 @@ class _Walk:
             return None
         return path, st
 
-    def _add(self, key: str, path: str, st: os.stat_result) -> None:
+    def add(self, key: str, path: str, st: os.stat_result) -> None:
         try:
             key.encode("utf-8")
         except UnicodeEncodeError:
             raise SnapshotError(f"{key!r}: file name is not valid UTF-8") from None
+        if not self.include_keys and keys.key_file(key):
+            self._skip(key, "its name")
+            return
         if st.st_size > self.max_file_size:
             size, limit = _sizes(st.st_size, self.max_file_size)
             raise SnapshotError(f"{key} is {size}, over the {limit} limit (raise it with "
                                 "--max-file-size, or list the file in .sourceignore)")
         self.seen.add(path)
-        digest = _md5(key, path, st, self.cache, self.racy_after)
-        if digest is not None:
-            self.entries[key] = Entry(key, path, digest[1], digest[0])
+        digest = _digest(key, path, st, self.cache, self.racy_after)
+        if digest is None:
+            return
+        md5, size, kind = digest
+        if kind and not self.include_keys:
+            self._skip(key, f"it looks like a {kind}")
+            return
+        self.entries[key] = Entry(key, path, size, md5)
+
+    def _skip(self, key: str, why: str) -> None:
+        log.debug("leaving out %s: it may hold keys (%s)", key, why)
+        self.skipped.append(key)
 
 
-def _md5(key: str, path: str, st: os.stat_result, cache: dict | None,
-         racy_after: int) -> tuple[str, int] | None:
-    """(md5, size) of a file, from `cache` when its stat is unchanged; None if
-    the file vanished."""
+def _digest(key: str, path: str, st: os.stat_result, cache: dict | None,
+            racy_after: int) -> tuple[str, int, str] | None:
+    """(md5, size, key kind or '') of a file, from `cache` when its stat is
+    unchanged; None if the file vanished."""
     # ctime too: tools that restore an mtime (cp -p, rsync -t) cannot restore it
     sig = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
     hit = cache.get(path) if cache is not None else None
     if hit is not None and tuple(hit[:4]) == sig:
-        return hit[4], st.st_size
-    h, size = hashlib.md5(usedforsecurity=False), 0
+        return hit[4], st.st_size, hit[5]
+    h, size, kind = hashlib.md5(usedforsecurity=False), 0, None
     try:
-        with open(path, "rb") as f:
+        f = _open_regular(path)
+        if f is None:       # replaced by a FIFO or a device since the scan looked
+            return None
+        with f:
             while chunk := f.read(_CHUNK):
+                if kind is None:    # a key file says so in its first bytes
+                    kind = keys.sniff(chunk) or ""
                 h.update(chunk)
                 size += len(chunk)
     except FileNotFoundError:
@@ -174,12 +262,13 @@ def _md5(key: str, path: str, st: os.stat_result, cache: dict | None,
                             "or list it in .sourceignore)") from None
     except OSError as e:
         raise SnapshotError(f"{key}: cannot read it: {e.strerror}") from e
+    kind = kind or ""
     if cache is not None:
         if size == st.st_size and st.st_mtime_ns < racy_after:
-            cache[path] = (*sig, h.hexdigest())
+            cache[path] = (*sig, h.hexdigest(), kind)
         else:
             cache.pop(path, None)
-    return h.hexdigest(), size
+    return h.hexdigest(), size, kind
 
 
 def _sizes(size: int, limit: int) -> tuple[str, str]:
@@ -193,11 +282,7 @@ def check_yaml(snapshot: Snapshot) -> None:
     for key in sorted(snapshot.entries):
         if not key.endswith((".yaml", ".yml")):
             continue
-        try:
-            with open(snapshot.entries[key].path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise SnapshotError(f"{key}: cannot read it: {e.strerror}") from e
+        data = _read_whole(key, snapshot.entries[key].path)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -209,6 +294,19 @@ def check_yaml(snapshot: Snapshot) -> None:
                 pass
         except yaml.YAMLError as e:
             raise SnapshotError(f"{key}: {_yaml_problem(e)}") from None
+        except RecursionError:      # the pure loader recurses once per level
+            raise SnapshotError(f"{key}: invalid YAML: nested too deeply") from None
+
+
+def _read_whole(key: str, path: str) -> bytes:
+    try:
+        f = _open_regular(path)
+        if f is None:
+            raise SnapshotError(f"{key}: cannot read it: not a regular file any more")
+        with f:
+            return f.read()
+    except OSError as e:
+        raise SnapshotError(f"{key}: cannot read it: {e.strerror}") from e
 
 
 def _yaml_problem(e: yaml.YAMLError) -> str:

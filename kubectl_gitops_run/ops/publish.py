@@ -162,14 +162,14 @@ class Syncer:
         def put(key: str) -> None:
             entry = snapshot.entries[key]
             try:
-                with open(entry.path, "rb") as f:
-                    data = f.read()
+                f = open(entry.path, "rb")
             except OSError:
                 raise FileChanged(key) from None
-            s3.put(slot, key, data, entry.md5)    # Content-MD5: a changed file fails here
+            with f:     # streamed: 16 workers never hold 16 whole files
+                s3.put(slot, key, f, entry.md5, entry.size)   # Content-MD5: a changed file fails
             with lock:
                 done[0] += 1
-                done[1] += len(data)
+                done[1] += entry.size
                 self.report.uploading(done[0], len(keys), done[1], total)
 
         try:

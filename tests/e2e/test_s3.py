@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -310,3 +311,108 @@ def test_a_dead_endpoint_fails_clearly_and_fast(bucket):
     assert time.monotonic() - t < 10
     assert "cannot reach the bucket server" in str(e.value) and bucket in str(e.value)
     assert "secret-value" not in str(e.value)
+
+
+# ---- streamed uploads ------------------------------------------------------------
+
+def put_file(s3, bucket, key, path, digest=None, size=None) -> str:
+    with open(path, "rb") as f:
+        data_size = os.fstat(f.fileno()).st_size
+        return s3.put(bucket, key, f, digest or md5(open(path, "rb").read()),
+                      data_size if size is None else size)
+
+
+def test_files_stream_up_signed_unsigned_payload(s3, bucket, tmp_path):
+    files = {"empty": b"", "small.yaml": b"kind: A\n", "big.bin": os.urandom(5 << 20)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        assert put_file(s3, bucket, f"stream/{name}", tmp_path / name) == md5(data)
+    assert s3.list(bucket) == {f"stream/{k}": md5(v) for k, v in files.items()}
+
+
+def test_a_file_changed_after_hashing_fails_its_md5(s3, bucket, tmp_path):
+    (tmp_path / "f.yaml").write_bytes(b"a: 1\n")
+    with pytest.raises(S3Error) as e:
+        put_file(s3, bucket, "changed.yaml", tmp_path / "f.yaml", digest=md5(b"a: 2\n"))
+    assert e.value.code == "BadDigest"
+    assert "changed.yaml" not in s3.list(bucket)
+
+
+class Rewriting:
+    """A file that someone rewrites while its first blocks are on their way."""
+
+    def __init__(self, path, at: int, new: bytes):
+        self.f, self.path, self.at, self.new = open(path, "rb"), path, at, new
+
+    def tell(self):
+        return self.f.tell()
+
+    def seek(self, pos):
+        return self.f.seek(pos)
+
+    def read(self, n=-1):
+        block = self.f.read(n)
+        if self.new:
+            with open(self.path, "r+b") as w:
+                w.seek(self.at)
+                w.write(self.new)
+            self.new = b""
+        return block
+
+
+def test_a_file_changing_during_its_upload_fails_its_md5(s3, bucket, tmp_path):
+    data = os.urandom(4 << 20)
+    (tmp_path / "f.bin").write_bytes(data)
+    body = Rewriting(tmp_path / "f.bin", at=3 << 20, new=b"changed")
+    with pytest.raises(S3Error) as e:
+        s3.put(bucket, "moving.bin", body, md5(data), len(data))
+    assert e.value.code == "BadDigest"
+    assert "moving.bin" not in s3.list(bucket)
+
+
+def test_a_file_shrinking_during_its_upload_is_a_changed_file(s3, bucket, tmp_path):
+    from kubectl_gitops_run.errors import FileChanged
+    data = os.urandom(1 << 20)
+    (tmp_path / "f.bin").write_bytes(data[:1000])
+    with pytest.raises(FileChanged):
+        put_file(s3, bucket, "short.bin", tmp_path / "f.bin", digest=md5(data), size=len(data))
+    assert "short.bin" not in s3.list(bucket)
+    assert s3.put(bucket, "after.yaml", b"x", md5(b"x")) == md5(b"x")   # the pool still works
+
+
+def test_a_streamed_upload_killed_mid_body_starts_over(minio, saboteur, bucket, tmp_path):
+    s3 = minio.client(saboteur.url)
+    data = os.urandom(2 << 20)
+    (tmp_path / "f.bin").write_bytes(data)
+    saboteur.arm(2, after_request=300_000)
+    assert put_file(s3, bucket, "killed/stream.bin", tmp_path / "f.bin") == md5(data)
+    assert saboteur.killed == 2
+    assert s3.list(bucket)["killed/stream.bin"] == md5(data)
+
+
+RSS_PROBE = """
+import resource, sys
+from kubectl_gitops_run.adapters.s3 import S3
+url, user, password, bucket, path, digest, size = sys.argv[1:]
+s3 = S3(url, user, password)
+s3.list(bucket)     # everything imported and connected before measuring
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open(path, "rb") as f:
+    assert s3.put(bucket, "huge.bin", f, digest, int(size)) == digest
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_uploading_a_big_file_keeps_memory_flat(minio, s3, bucket, tmp_path):
+    size = 200 << 20
+    with open(tmp_path / "huge.bin", "wb") as f:      # sparse: 200 MiB of zeros
+        f.truncate(size)
+    digest = md5(b"\0" * size)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", RSS_PROBE, minio.url, minio.user,
+                          minio.password, bucket, str(tmp_path / "huge.bin"), digest, str(size)],
+                         capture_output=True, text=True, timeout=300, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root})
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) < 32 * 1024, f"peak RSS grew by {int(out.stdout)} KiB"
+    assert s3.list(bucket)["huge.bin"] == digest

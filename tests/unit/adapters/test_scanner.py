@@ -318,7 +318,7 @@ def test_cache_gives_the_same_result_and_is_used(tmp_path):
     path = str(tmp_path / "a.yaml")
     assert cache[path][4] == md5(b"a: 1\n") and len(cache) == 2
     # Prove a hit skips reading: a forged digest with the same stat comes back.
-    cache[path] = (*cache[path][:4], "f" * 32)
+    cache[path] = (*cache[path][:4], "f" * 32, "")
     assert scan(tmp_path, cache=cache).entries["a.yaml"].md5 == "f" * 32
 
 
@@ -353,3 +353,215 @@ def test_cache_skips_files_written_just_now(tmp_path):
     assert cache == {}
     (tmp_path / "a.yaml").write_text("a: 2\n")   # same size, maybe the same mtime
     assert scan(tmp_path, cache=cache).entries["a.yaml"].md5 == md5(b"a: 2\n")
+
+
+# --- Flux's selection: defaults only without .sourceignore patterns -----------------
+
+def test_a_sourceignore_pattern_anywhere_drops_fluxs_default_excludes(tmp_path):
+    # source-controller's archiver applies its default excludes only to a
+    # repository whose .sourceignore files hold no pattern
+    write(tmp_path, {"app.yaml": "", "logo.png": b"\x89PNG", ".github/ci.yaml": "",
+                     ".gitmodules": "", "docs/.sourceignore": "# only a comment\n"})
+    assert keys(tmp_path) == ["app.yaml"]
+    write(tmp_path, {"docs/.sourceignore": "*.md\n"})
+    assert keys(tmp_path) == [".github/ci.yaml", "app.yaml", "logo.png"]
+
+
+def test_gitignore_cannot_bring_back_a_default_exclude(tmp_path):
+    # .gitignore says what is committed; Flux still leaves the image out
+    write(tmp_path, {".gitignore": "!logo.png\n", "logo.png": b"\x89PNG", "app.yaml": ""})
+    assert keys(tmp_path) == ["app.yaml"]
+
+
+def test_a_default_excluded_file_is_not_read(tmp_path):
+    write(tmp_path, {"app.yaml": "", "bundle.zip": b"x" * 200})
+    assert keys(tmp_path, max_file_size=100) == ["app.yaml"]    # no "over the limit"
+
+
+# --- ignore files that would hang or never end ---------------------------------------
+
+@pytest.mark.timeout(20)
+def test_a_fifo_ignore_file_is_not_read(tmp_path):
+    write(tmp_path, {"app.yaml": "", "sub/x.yaml": ""})
+    os.mkfifo(tmp_path / ".gitignore")       # opening it would wait for a writer forever
+    os.mkfifo(tmp_path / "sub" / ".sourceignore")
+    assert keys(tmp_path) == ["app.yaml", "sub/x.yaml"]
+    assert not watch_filter(str(tmp_path))("app.yaml")
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero")
+def test_an_ignore_file_linked_to_a_device_is_not_read(tmp_path):
+    write(tmp_path, {"app.yaml": ""})
+    (tmp_path / ".gitignore").symlink_to("/dev/zero")    # reading it never ends
+    (tmp_path / ".sourceignore").symlink_to(tmp_path)    # a directory
+    assert keys(tmp_path) == ["app.yaml"]
+
+
+def test_an_ignore_file_over_the_cap_is_an_error(tmp_path):
+    write(tmp_path, {"app.yaml": "", "sub/x.yaml": ""})
+    with open(tmp_path / "sub" / ".gitignore", "wb") as f:   # sparse: nothing really written
+        f.truncate(snapshot.IGNORE_FILE_LIMIT + 1)
+    with pytest.raises(SnapshotError) as err:
+        scan(tmp_path)
+    assert str(err.value) == ("sub/.gitignore is larger than 1.0 MiB, the limit for an "
+                              "ignore file; is it really one?")
+    with open(tmp_path / "sub" / ".gitignore", "r+b") as f:
+        f.truncate(snapshot.IGNORE_FILE_LIMIT)    # at the cap is fine
+    assert keys(tmp_path) == ["app.yaml", "sub/x.yaml"]
+
+
+# --- depth -------------------------------------------------------------------------
+
+def chain(top, name: str, depth: int) -> None:
+    """Directories top/name/name/... `depth` deep, made one level at a time."""
+    fd = os.open(top, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir(name, dir_fd=fd)
+            fd, old = os.open(name, os.O_RDONLY, dir_fd=fd), fd
+            os.close(old)
+        with open(os.open("x.yaml", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+            f.write("a: 1\n")
+    finally:
+        os.close(fd)
+
+
+def unchain(top, name: str) -> None:
+    """Remove what chain() made, a level at a time (Python 3.11's rmtree recurses)."""
+    while (top / name / name).is_dir():
+        os.rename(top / name / name, top / "next")
+        os.rmdir(top / name)
+        os.rename(top / "next", top / name)
+    (top / name / "x.yaml").unlink()
+    (top / name).rmdir()
+
+
+def test_a_tree_deeper_than_pythons_stack_is_scanned(tmp_path):
+    chain(tmp_path, "d", 1500)                    # 3000 characters: within PATH_MAX
+    try:
+        (tmp_path / ".gitignore").write_text("*.log\n")
+        assert keys(tmp_path) == ["d/" * 1500 + "x.yaml"]
+    finally:
+        unchain(tmp_path, "d")
+
+
+def test_a_tree_deeper_than_path_max_is_one_error(tmp_path):
+    write(tmp_path, {"app.yaml": ""})
+    chain(tmp_path, "dd", 2200)                   # 'dd/' * 2200: past PATH_MAX (4096)
+    try:
+        too_long = (r"^cannot read (directory )?(dd/)+(dd|\.gitignore|\.sourceignore): "
+                    r"File name too long$")
+        with pytest.raises(SnapshotError, match=too_long):
+            scan(tmp_path)
+    finally:
+        unchain(tmp_path, "dd")
+
+
+@pytest.mark.parametrize("loader", ["C", "pure"])
+def test_deeply_nested_yaml_is_one_error(tmp_path, monkeypatch, loader):
+    if loader == "pure":
+        monkeypatch.setattr(snapshot, "_YAML_LOADER", yaml.SafeLoader)
+    elif not hasattr(yaml, "CSafeLoader"):
+        pytest.skip("PyYAML without libyaml")
+    write(tmp_path, {"deep.yaml": "[" * 100_000 + "]" * 100_000 + "\n",
+                     "blocks.yaml": "- " * 5000 + "x\n"})
+    with pytest.raises(SnapshotError, match=r"^blocks\.yaml: invalid YAML"):
+        check_yaml(scan(tmp_path))
+    (tmp_path / "blocks.yaml").unlink()
+    with pytest.raises(SnapshotError, match=r"^deep\.yaml: invalid YAML"):
+        check_yaml(scan(tmp_path))
+
+
+# --- roots that are never an app -------------------------------------------------------
+
+def test_the_file_system_root_is_refused():
+    # max_file_size=0: were it not refused, the first file would fail at once
+    with pytest.raises(SnapshotError) as err:
+        scan("/", max_file_size=0)
+    assert str(err.value) == ("refusing to sync /: it is the root of the file system; pass "
+                              "the directory that holds your app's manifests")
+
+
+def test_the_home_directory_is_refused(tmp_path, monkeypatch):
+    write(tmp_path, {"home/app/x.yaml": ""})
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(SnapshotError, match=r"^refusing to sync .*/home: it is your home dir"):
+        scan(tmp_path / "home")
+    monkeypatch.chdir(tmp_path / "home" / "app")
+    with pytest.raises(SnapshotError, match=r"^refusing to sync \.\.: it is your home directory"):
+        scan("..")
+    assert keys(tmp_path / "home" / "app") == ["x.yaml"]
+
+
+# --- key material --------------------------------------------------------------------
+
+KEY_FILES = {
+    ".env": "PASSWORD=x\n", "sub/.env.production": "", "id_rsa": "", "keys/id_ed25519": "",
+    "tls/server.pem": "", "tls/tls.key": "", "sops/age.agekey": "", "keys.txt": "",
+    "kubeconfig": "", "dev.kubeconfig": "", "terraform.tfstate": "{}",
+    "terraform.tfstate.backup": "{}", "certs/client.p12": b"\x30", "win.pfx": b"\x30",
+    ".netrc": "", ".npmrc": "",
+}
+KEPT = {"app.yaml": "kind: A\n", ".env.example": "PASSWORD=\n", "id_rsa.pub": "ssh-rsa AAAA\n",
+        "keys.yaml": "", "tls/README": ""}
+
+
+def test_key_files_are_left_out_and_named(tmp_path):
+    write(tmp_path, {**KEY_FILES, **KEPT})
+    skipped: list[str] = []
+    assert list(scan(tmp_path, skipped=skipped).entries) == sorted(KEPT)
+    assert skipped == sorted(KEY_FILES)
+    everything = scan(tmp_path, include_keys=True, skipped=(none := []))
+    assert list(everything.entries) == sorted({**KEY_FILES, **KEPT}) and none == []
+
+
+KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    server: https://prod.example.com
+  name: prod
+contexts: []
+kind: Config
+users:
+- name: admin
+  user:
+    token: s3cr3t
+"""
+SECRET = """apiVersion: v1
+kind: Secret
+metadata:
+  name: tls
+stringData:
+  tls.key: |
+    -----BEGIN PRIVATE KEY-----
+    MIIE...
+    -----END PRIVATE KEY-----
+"""
+
+
+def test_files_that_are_keys_are_known_by_their_content(tmp_path):
+    write(tmp_path, {
+        "cluster/config": KUBECONFIG, "deploy/prod.yaml": KUBECONFIG,
+        "ssh/deploy": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n",
+        "sops/age": "# created: 2026-01-01\n# public key: age1xyz\nAGE-SECRET-KEY-1QQQ\n",
+        "secret.yaml": SECRET, "app.yaml": "kind: Config\n",    # manifests that only look close
+    })
+    cache: dict = {}
+    skipped: list[str] = []
+    assert list(scan(tmp_path, cache=cache, skipped=skipped).entries) == ["app.yaml",
+                                                                          "secret.yaml"]
+    assert skipped == ["cluster/config", "deploy/prod.yaml", "sops/age", "ssh/deploy"]
+    for p in ("cluster/config", "sops/age"):
+        age(tmp_path / p)
+    scan(tmp_path, cache=cache)
+    assert cache[str(tmp_path / "sops" / "age")][5] == "age key"   # remembered with the digest
+    skipped.clear()
+    scan(tmp_path, cache=cache, skipped=skipped)
+    assert skipped == ["cluster/config", "deploy/prod.yaml", "sops/age", "ssh/deploy"]
+
+
+def test_a_tree_of_keys_only_says_so(tmp_path):
+    write(tmp_path, {"id_rsa": "", ".env": ""})
+    with pytest.raises(SnapshotError, match=r"leaving out files that hold keys\)$"):
+        scan(tmp_path)
