@@ -91,10 +91,12 @@ def share_dir() -> Path:
 
 
 # Every one is run: kubectl by the cluster itself (kubectl apply) and by users
-# (it goes on their PATH), the krew pair by the packaging tests and dist-check.
+# (it goes on their PATH), the krew pair by the packaging tests and dist-check,
+# sops and age-keygen by the tests of SOPS-encrypted manifests.
 PROGRAMS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-            "kubectl", "kwok", "source-controller", "kustomize-controller", "minio",
-            "kubectl-krew", "validate-krew-manifest"]
+            "kubectl", "kwok", "source-controller", "kustomize-controller",
+            "helm-controller", "minio", "kubectl-krew", "validate-krew-manifest",
+            "sops", "age-keygen"]
 SHARED = ["crds", "kwok-stages", "kwok-crds"]
 
 
@@ -263,6 +265,28 @@ def build_kustomize_controller(p, work, out, log):
     return _build_flux("kustomize-controller", p, work, out, log)
 
 
+def build_helm_controller(p, work, out, log):
+    return _build_flux("helm-controller", p, work, out, log)
+
+
+def _build_commands(name: str, p: dict, work: Path, out: Path, log,
+                    ldflags: str = "") -> Compile:
+    """The pin's `commands`, each named after its package's last element."""
+    pin = p[name]
+    pkgs = [f"{pin['module']}/{c}" for c in pin["commands"]]
+    _, d = _get(work, name, pin, pkgs, log)
+    return Compile(d, [_go_build(str(out) + "/", pkgs, ldflags)])
+
+
+def build_sops(p, work, out, log):
+    return _build_commands("sops", p, work, out, log)
+
+
+def build_age(p, work, out, log):
+    # Built as a dependency, age-keygen would report "(devel)" as its version.
+    return _build_commands("age", p, work, out, log, f" -X main.Version={p['age']['version']}")
+
+
 def build_minio(p: dict, work: Path, out: Path, log) -> Compile:
     pin = p["minio"]
     d = _throwaway(work, "minio", [_require(pin)], [])
@@ -295,9 +319,13 @@ STEPS = {
     "kustomize-controller": build_kustomize_controller,
     "minio": build_minio,
     "krew": build_krew,
+    "helm-controller": build_helm_controller,
+    "sops": build_sops,
+    "age": build_age,
 }
-# Which pins each step depends on (its cache key). Both Flux controllers
-# contribute CRDs to share/crds.
+# Which pins each step depends on (its cache key): a step added here leaves the
+# keys of the others, and so their cached builds, as they are. The three Flux
+# controllers contribute CRDs to share/crds.
 STEP_PINS = {name: [name] for name in STEPS}
 
 
@@ -358,7 +386,7 @@ def _run_steps(todo: list[str], p: dict, progress: Progress) -> None:
     """Every step at once, compiles limited to compile_slots(). A failed step
     does not stop the others: what they build is cached for the next run."""
     slots = compile_slots()
-    first = " (all of it: about 35 minutes on 2 cores)" if len(todo) == len(STEPS) else ""
+    first = " (all of it: about 40 minutes on 2 cores)" if len(todo) == len(STEPS) else ""
     progress.say(f"building {', '.join(todo)}{first}: fetching all at once, compiling "
                  f"{slots} at a time")
     gate = threading.Semaphore(slots)
@@ -390,7 +418,7 @@ def _assemble(sd: Path) -> None:
     for sub, dest in (("bin", bin_dir()), ("share", share_dir())):
         dest.mkdir(parents=True, exist_ok=True)
         for f in (sd / sub).iterdir():
-            if f.is_dir():  # share/crds gets files from two steps
+            if f.is_dir():  # share/crds gets files from three steps
                 (dest / f.name).mkdir(exist_ok=True)
                 for g in f.iterdir():
                     _link(g, dest / f.name / g.name)

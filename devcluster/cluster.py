@@ -6,11 +6,12 @@
 
 Real programs, each a local process: etcd, kube-apiserver (RBAC, token auth),
 kube-controller-manager, kube-scheduler, kwok (one fake node, pod status,
-port-forward), source-controller and kustomize-controller, plus the
-bucket-server runtime (runtime.py) that runs MinIO for pods of the bucket
-image. Ports are picked free at start and kept in the state dir with the pids,
-logs and kubeconfig. Progress goes to stderr; stdout carries only the two
-export lines, so `eval "$(python -m devcluster.cluster up)"` works.
+port-forward), Flux's source-controller, kustomize-controller and
+helm-controller, plus the bucket-server runtime (runtime.py) that runs MinIO
+for pods of the bucket image. Ports are picked free at start and kept in the
+state dir with the pids, logs and kubeconfig. Progress goes to stderr; stdout
+carries only the two export lines, so `eval "$(python -m devcluster.cluster up)"`
+works.
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 # The label kwok's stages leave alone: bucket-server pods get their status
 # from runtime.py, which runs the real server behind them.
 BUCKET_IMAGE_REPO = "minio"
+# The Flux controllers, each with the prefix of its metrics and health ports.
+FLUX = {"source-controller": "sc", "kustomize-controller": "kc", "helm-controller": "hc"}
 
 
 DEVELOPER = "developer"
@@ -201,7 +204,8 @@ class Cluster:
             (self.d / sub).mkdir(parents=True, exist_ok=True)
         self.state = State(self.d)
         names = ["etcd-client", "etcd-peer", "apiserver", "kcm", "scheduler", "kwok",
-                 "sc-metrics", "sc-health", "sc-storage", "kc-metrics", "kc-health", "proxy"]
+                 "sc-storage", "proxy"]
+        names += [f"{short}-{kind}" for short in FLUX.values() for kind in ("metrics", "health")]
         self.state.ports = {n: free_port() for n in names}
         self.state.token = secrets.token_hex(24)
         self.state.save()
@@ -361,25 +365,30 @@ class Cluster:
         p = self.state.ports
         self.kubectl("apply", "--server-side", "-f", str(self.share / "crds"))
         self.kubectl("create", "namespace", "flux-system", check=False)
-        env = dict(os.environ, KUBECONFIG=str(self.state.kubeconfig), RUNTIME_NAMESPACE="flux-system",
-                   # Bucket endpoints name in-cluster Services: source-controller reaches
-                   # them through runtime.py's proxy (loopback itself is never proxied).
-                   HTTP_PROXY=f"http://127.0.0.1:{p['proxy']}", NO_PROXY="127.0.0.1,localhost")
-        env.pop("HTTPS_PROXY", None)
-        self._spawn("source-controller", [
-            str(self.bin / "source-controller"), "--watch-all-namespaces",
-            f"--metrics-addr=127.0.0.1:{p['sc-metrics']}", f"--health-addr=127.0.0.1:{p['sc-health']}",
+        env = dict(os.environ, KUBECONFIG=str(self.state.kubeconfig), RUNTIME_NAMESPACE="flux-system")
+        # Bucket endpoints name in-cluster Services: source-controller reaches
+        # them through runtime.py's proxy (loopback itself is never proxied).
+        proxied = dict(env, HTTP_PROXY=f"http://127.0.0.1:{p['proxy']}", NO_PROXY="127.0.0.1,localhost")
+        proxied.pop("HTTPS_PROXY", None)
+        self._spawn_flux("source-controller", [
             f"--storage-addr=127.0.0.1:{p['sc-storage']}",
             f"--storage-adv-addr=127.0.0.1:{p['sc-storage']}",
-            f"--storage-path={self.d / 'flux-storage'}", "--events-addr=", "--log-level=info"], env)
-        env = dict(os.environ, KUBECONFIG=str(self.state.kubeconfig), RUNTIME_NAMESPACE="flux-system")
-        self._spawn("kustomize-controller", [
-            str(self.bin / "kustomize-controller"), "--watch-all-namespaces",
-            f"--metrics-addr=127.0.0.1:{p['kc-metrics']}", f"--health-addr=127.0.0.1:{p['kc-health']}",
-            "--events-addr=", "--log-level=info"], env)
-        for name, port in (("source-controller", p["sc-health"]),
-                           ("kustomize-controller", p["kc-health"])):
+            f"--storage-path={self.d / 'flux-storage'}"], proxied)
+        # The other two fetch artifacts (and helm-controller its charts) from the
+        # URLs source-controller advertises: its --storage-adv-addr on loopback.
+        self._spawn_flux("kustomize-controller", [], env)
+        self._spawn_flux("helm-controller", [], env)
+        for name, short in FLUX.items():
+            port = p[f"{short}-health"]
             self._wait(name, lambda port=port: self._http_ok(f"http://127.0.0.1:{port}/readyz"))
+
+    def _spawn_flux(self, name: str, args: list[str], env: dict) -> None:
+        p, short = self.state.ports, FLUX[name]
+        self._spawn(name, [
+            str(self.bin / name), "--watch-all-namespaces",
+            f"--metrics-addr=127.0.0.1:{p[short + '-metrics']}",
+            f"--health-addr=127.0.0.1:{p[short + '-health']}",
+            *args, "--events-addr=", "--log-level=info"], env)
 
     def _start_runtime(self) -> None:
         p = self.state.ports

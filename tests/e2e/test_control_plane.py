@@ -1,7 +1,8 @@
 """Smoke tests of the local control plane itself: each asserts real behaviour
-of the real programs (API server, controllers, kwok, Flux, MinIO)."""
+of the real programs (API server, controllers, kwok, Flux, MinIO, sops)."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -16,6 +17,7 @@ import yaml
 from requests_aws4auth import AWS4Auth
 
 from devcluster.build import pins
+from devcluster.cluster import FLUX
 
 BUCKET_IMAGE = pins()["minio"]["image"]
 
@@ -50,13 +52,25 @@ def deployment(name, image, volumes=(), **container):
     }
 
 
+FLUX_CRDS = {"buckets.source.toolkit.fluxcd.io": "v1",
+             "kustomizations.kustomize.toolkit.fluxcd.io": "v1",
+             "helmreleases.helm.toolkit.fluxcd.io": "v2"}
+
+
 def test_node_is_ready_and_flux_crds_are_served(kubectl):
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
     ready = [c["status"] for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready"]
     assert ready == ["True"]
-    for crd in ("buckets.source.toolkit.fluxcd.io", "kustomizations.kustomize.toolkit.fluxcd.io"):
+    for crd, version in FLUX_CRDS.items():
         versions = json.loads(kubectl("get", "crd", crd, "-o", "json"))["spec"]["versions"]
-        assert any(v["name"] == "v1" and v["served"] for v in versions), crd
+        assert any(v["name"] == version and v["served"] for v in versions), crd
+
+
+def test_every_flux_controller_is_ready(cluster):
+    ports = cluster.handle.state.ports
+    for short in FLUX.values():
+        r = requests.get(f"http://127.0.0.1:{ports[f'{short}-health']}/readyz", timeout=5)
+        assert r.status_code == 200, short
 
 
 def test_deployment_pod_becomes_ready(kubectl, namespace):
@@ -172,8 +186,9 @@ def reconcile(kubectl, namespace, kind, name):
              .get("lastHandledReconcileAt") == token)
 
 
-def test_flux_applies_a_bucket_served_by_the_bucket_server(cluster, kubectl, namespace):
-    access, secret = "smoke-access-key", "smoke-secret-key-0123456789"
+def serve_bucket(cluster, kubectl, namespace, access, secret) -> PortForwardedS3:
+    """A bucket-server Deployment and Service `bucket`, its credentials in the
+    Secret `creds` (the keys a Flux Bucket reads), and a client to it."""
     apply(kubectl, namespace,
           {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
            "stringData": {"accesskey": access, "secretkey": secret}},
@@ -188,22 +203,33 @@ def test_flux_applies_a_bucket_served_by_the_bucket_server(cluster, kubectl, nam
     kubectl("rollout", "status", "-n", namespace, "deployment/bucket", "--timeout=60s")
     pod = json.loads(kubectl("get", "pods", "-n", namespace, "-l", "app=bucket", "-o", "json"))["items"]
     pod = [p for p in pod if not p["metadata"].get("deletionTimestamp")][0]["metadata"]["name"]
-
     s3 = PortForwardedS3(cluster, namespace, pod, access, secret)
+    wait_for("bucket server through port-forward",
+             lambda: _try(lambda: requests.get(s3.url + "/minio/health/ready", timeout=2).ok))
+    s3.call("PUT", "/app")
+    return s3
+
+
+def flux_bucket(namespace) -> dict:
+    """A Flux Bucket `app` on the bucket `app` of serve_bucket's server."""
+    return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket", "metadata": {"name": "app"},
+            "spec": {"provider": "generic", "bucketName": "app", "insecure": True,
+                     "endpoint": f"bucket.{namespace}.svc:9000", "interval": "1h",
+                     "secretRef": {"name": "creds"}}}
+
+
+def kustomization(namespace, **spec) -> dict:
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "app"},
+            "spec": {"sourceRef": {"kind": "Bucket", "name": "app"}, "path": "./", "prune": True,
+                     "interval": "1h", "targetNamespace": namespace, **spec}}
+
+
+def test_flux_applies_a_bucket_served_by_the_bucket_server(cluster, kubectl, namespace):
+    s3 = serve_bucket(cluster, kubectl, namespace, "smoke-access-key", "smoke-secret-key-0123456789")
     try:
-        wait_for("bucket server through port-forward",
-                 lambda: _try(lambda: requests.get(s3.url + "/minio/health/ready", timeout=2).ok))
-        s3.call("PUT", "/app")
         s3.call("PUT", "/app/config.yaml", data=configmap("smoke", "one"))
-        apply(kubectl, namespace,
-              {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket", "metadata": {"name": "app"},
-               "spec": {"provider": "generic", "bucketName": "app", "insecure": True,
-                        "endpoint": f"bucket.{namespace}.svc:9000", "interval": "1h",
-                        "secretRef": {"name": "creds"}}},
-              {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-               "metadata": {"name": "app"},
-               "spec": {"sourceRef": {"kind": "Bucket", "name": "app"}, "path": "./", "prune": True,
-                        "interval": "1h", "targetNamespace": namespace}})
+        apply(kubectl, namespace, flux_bucket(namespace), kustomization(namespace))
 
         def applied(value):
             cm = get(kubectl, namespace, "configmap", "smoke")
@@ -223,6 +249,78 @@ def test_flux_applies_a_bucket_served_by_the_bucket_server(cluster, kubectl, nam
         reconcile(kubectl, namespace, "bucket", "app")
         reconcile(kubectl, namespace, "kustomization", "app")
         wait_for("the ConfigMap to be pruned", lambda: get(kubectl, namespace, "configmap", "smoke") is None)
+    finally:
+        s3.close()
+
+
+CHART = {
+    "Chart.yaml": "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+    "templates/configmap.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
+                                 "  name: {{ .Release.Name }}-hello\n"
+                                 "data:\n  message: {{ .Values.message | quote }}\n"),
+}
+
+
+def helm_release(namespace) -> dict:
+    """A HelmRelease of the chart at the root of the Bucket `app`: with
+    reconcileStrategy Revision every new Bucket revision is a new chart version."""
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "hello"},
+            "spec": {"interval": "1h", "releaseName": "smoke",
+                     "chart": {"spec": {"chart": "./", "reconcileStrategy": "Revision",
+                                        "sourceRef": {"kind": "Bucket", "name": "app"}}}}}
+
+
+def test_helm_controller_installs_and_upgrades_a_chart_from_a_bucket(cluster, kubectl, namespace):
+    s3 = serve_bucket(cluster, kubectl, namespace, "helm-access-key", "helm-secret-key-0123456789")
+    try:
+        for key, text in CHART.items():
+            s3.call("PUT", f"/app/{key}", data=text)
+        s3.call("PUT", "/app/values.yaml", data="message: one\n")
+        apply(kubectl, namespace, flux_bucket(namespace), helm_release(namespace))
+
+        def message():
+            cm = get(kubectl, namespace, "configmap", "smoke-hello")
+            return cm and cm["data"]["message"]
+        assert wait_for("the chart's ConfigMap", message, timeout=120) == "one"
+        first = get(kubectl, namespace, "helmrelease", "hello")["status"]
+        assert first["history"][0]["chartVersion"].startswith("0.1.0+")
+
+        s3.call("PUT", "/app/values.yaml", data="message: two\n")
+        reconcile(kubectl, namespace, "bucket", "app")
+        wait_for("the upgrade", lambda: message() == "two", timeout=120)
+        status = get(kubectl, namespace, "helmrelease", "hello")["status"]
+        assert [h["version"] for h in status["history"]] == [2, 1]
+        assert status["history"][0]["chartVersion"] != first["history"][0]["chartVersion"]
+    finally:
+        s3.close()
+
+
+SECRET = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: sealed\nstringData:\n  password: hunter2\n"
+
+
+def test_kustomize_controller_decrypts_a_secret_encrypted_by_sops(cluster, kubectl, namespace, tmp_path):
+    """The real sops CLI encrypts for a key made by age-keygen; Flux decrypts on apply."""
+    key = tmp_path / "age.agekey"
+    subprocess.run([str(cluster.bin_dir / "age-keygen"), "-o", str(key)], check=True, capture_output=True)
+    recipient = re.search(r"public key: (age1\w+)", key.read_text()).group(1)
+    plain = tmp_path / "secret.yaml"
+    plain.write_text(SECRET)
+    encrypted = subprocess.run(
+        [str(cluster.bin_dir / "sops"), "--encrypt", "--age", recipient,
+         "--encrypted-regex", "^(data|stringData)$", str(plain)],
+        check=True, capture_output=True, text=True).stdout
+    assert "hunter2" not in encrypted and "sops:" in encrypted
+    s3 = serve_bucket(cluster, kubectl, namespace, "sops-access-key", "sops-secret-key-0123456789")
+    try:
+        s3.call("PUT", "/app/secret.yaml", data=encrypted)
+        kubectl("create", "secret", "generic", "sops-age", "-n", namespace,
+                f"--from-file=age.agekey={key}")
+        apply(kubectl, namespace, flux_bucket(namespace), kustomization(
+            namespace, decryption={"provider": "sops", "secretRef": {"name": "sops-age"}}))
+        secret = wait_for("the decrypted Secret", lambda: get(kubectl, namespace, "secret", "sealed"),
+                          timeout=90)
+        assert base64.b64decode(secret["data"]["password"]) == b"hunter2"
     finally:
         s3.close()
 

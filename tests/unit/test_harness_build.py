@@ -1,7 +1,8 @@
 """The pure parts of the control-plane build (devcluster/build.py): which
 replace directives of a program's go.mod carry over into the throwaway module
-that builds it, that every pin in versions.toml has a build step, what the build
-says while it runs, and that the plugin itself never needs tomllib (Python 3.10)."""
+that builds it, that every pin in versions.toml has a build step whose cache key
+no other pin moves, what the build says while it runs, and that the plugin
+itself never needs tomllib (Python 3.10)."""
 import ast
 from pathlib import Path
 
@@ -53,6 +54,37 @@ def test_every_pin_is_built_and_krew_is_found_as_a_kubectl_plugin():
     # `kubectl krew` runs the executable named kubectl-krew on PATH.
     assert {"kubectl-krew", "validate-krew-manifest"} <= set(PROGRAMS)
     assert pins()["krew"]["commands"] == ["cmd/krew", "cmd/validate-krew-manifest"]
+    # Helm chart sessions and the SOPS tests.
+    assert {"helm-controller", "sops", "age-keygen"} <= set(PROGRAMS)
+
+
+def test_a_new_step_leaves_the_cache_keys_of_the_others_alone():
+    """Adding a pin must not rebuild what is cached: each key covers its own pins."""
+    p = pins()
+    before = {name: build.step_dir(name, p) for name in STEPS}
+    more = dict(p, newtool={"module": "example.com/newtool", "version": "v1.0.0"})
+    assert {name: build.step_dir(name, more) for name in STEPS} == before
+    bumped = dict(p, sops=dict(p["sops"], version="v0.0.1"))
+    changed = [name for name in STEPS if build.step_dir(name, bumped) != before[name]]
+    assert changed == ["sops"]
+
+
+def test_tool_steps_build_each_command_into_the_bin_dir(tmp_path, monkeypatch):
+    got = []
+
+    def fake_get(work, name, pin, pkgs, log):
+        got.append((name, pkgs))
+        return {}, work / name
+    monkeypatch.setattr(build, "_get", fake_get)
+    p = pins()
+    plan = build.build_age(p, tmp_path, tmp_path / "bin", None)
+    assert got == [("age", ["filippo.io/age/cmd/age-keygen"])]
+    assert plan.dir == tmp_path / "age"
+    # age-keygen reads its version from the link, not from a dependency's build info.
+    assert plan.builds == [["build", "-trimpath", f"-ldflags=-s -w -X main.Version={p['age']['version']}",
+                            "-o", f"{tmp_path / 'bin'}/", "filippo.io/age/cmd/age-keygen"]]
+    assert build.build_sops(p, tmp_path, tmp_path / "bin", None).builds[0][-1] == \
+        "github.com/getsops/sops/v3/cmd/sops"
 
 
 def imported_modules(path: Path) -> set[str]:
