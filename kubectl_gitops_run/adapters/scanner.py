@@ -276,9 +276,11 @@ def _sizes(size: int, limit: int) -> tuple[str, str]:
     return (a, b) if a != b else (f"{size} B", f"{limit} B")   # never "10 MiB, over 10 MiB"
 
 
-def check_yaml(snapshot: Snapshot) -> None:
+def check_yaml(snapshot: Snapshot, keep=lambda doc: None) -> dict[str, list]:
     """Raise SnapshotError for the first .yaml/.yml file (by key) that does not
-    parse, before anything is uploaded."""
+    parse, before anything is uploaded. Returns what `keep` keeps of each
+    file's documents (the pre-flight needs a few fields, not whole trees)."""
+    docs: dict[str, list] = {}
     for key in sorted(snapshot.entries):
         if not key.endswith((".yaml", ".yml")):
             continue
@@ -290,12 +292,12 @@ def check_yaml(snapshot: Snapshot) -> None:
             raise SnapshotError(f"{key}: not valid UTF-8 at line {line} "
                                 "(YAML files must be UTF-8)") from None
         try:
-            for _ in yaml.load_all(text, Loader=_YAML_LOADER):
-                pass
+            docs[key] = [keep(doc) for doc in yaml.load_all(text, Loader=_YAML_LOADER)]
         except yaml.YAMLError as e:
             raise SnapshotError(f"{key}: {_yaml_problem(e)}") from None
         except RecursionError:      # the pure loader recurses once per level
             raise SnapshotError(f"{key}: invalid YAML: nested too deeply") from None
+    return docs
 
 
 def _read_whole(key: str, path: str) -> bytes:

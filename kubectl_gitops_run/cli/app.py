@@ -140,9 +140,12 @@ Examples:
               "only pods the bucket server admits (default: found, else flux-system).")
 @click.option("--max-file-size", type=Size(), default="10Mi", show_default=True,
               help="Refuse files larger than this.")
+@click.option("--include-secrets", is_flag=True, help="Upload files that may hold keys too "
+              "(.env, id_rsa, *.pem, *.key, kubeconfigs...), which are left out by default.")
 @kube_options
 def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image, allow_context,
-       force, service_account, flux_namespace, max_file_size, kubeconfig, context, namespace):
+       force, service_account, flux_namespace, max_file_size, include_secrets, kubeconfig,
+       context, namespace):
     """Start (or repair) a session for DIR and deploy it through Flux.
 
     Creates, in the current context and namespace, a bucket server with random
@@ -163,14 +166,14 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
         return kube
 
     opts = ops.Options(timeout=timeout, wait=not no_wait, max_file_size=max_file_size,
-                       report=terminal.reporter())
+                       report=terminal.reporter(), include_secrets=include_secrets)
     result = ops.up(connect, dir, name, path=path, target_namespace=target_namespace,
                     image=bucket_image or manifests.DEFAULT_IMAGE, allow_context=allow_context,
                     force=force, service_account=service_account,
                     flux_namespace=flux_namespace, opts=opts)
     click.echo(escape(output.up_line(name, kube.namespace, result)))
     if watch:
-        ops.watch(kube, name, dir, opts, terminal.WatchScreen())
+        ops.watch(kube, name, dir, opts, terminal.WatchScreen(), path=path)
 
 
 @command(cli, epilog="""\b
@@ -190,9 +193,10 @@ Examples:
 @click.option("--max-file-size", type=Size(), default="10Mi", show_default=True)
 @click.option("--force", is_flag=True, help="Sync a session that records another source "
               "directory or host.")
+@click.option("--include-secrets", is_flag=True, help="Upload files that may hold keys too.")
 @kube_options
-def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force, kubeconfig,
-         context, namespace):
+def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force,
+         include_secrets, kubeconfig, context, namespace):
     """Push local changes of a session and wait until Flux applied them."""
     from .. import ops
     from ..adapters import localhost
@@ -202,11 +206,13 @@ def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force
     record = ops.resolve(kube, name, os.getcwd())
     source = ops.source_of(record, source_dir, localhost.host(), force)
     opts = ops.Options(timeout=timeout, wait=not no_wait, max_file_size=max_file_size,
-                       report=terminal.reporter(progress=output is None))
+                       report=terminal.reporter(progress=output is None),
+                       include_secrets=include_secrets)
+    path = record.get("path") or ""
     if watch:
-        ops.watch(kube, record["name"], source, opts, terminal.WatchScreen())
+        ops.watch(kube, record["name"], source, opts, terminal.WatchScreen(), path=path)
         return
-    result = ops.sync(kube, record["name"], source, opts)
+    result = ops.sync(kube, record["name"], source, opts, path=path)
     click.echo(out.result_json(result) if output == "json" else escape(out.result_line(result)))
 
 

@@ -16,11 +16,13 @@ import posixpath
 import re
 from typing import Iterable, Mapping
 
+from ..errors import SnapshotError
+
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML = (".yaml", ".yml")
 
 
-class Problem(Exception):
+class Problem(SnapshotError):
     """What kustomize-controller would fail on, worded for the user."""
 
 
@@ -30,6 +32,23 @@ def _under(key: str, path: str) -> bool:
 
 def kustomization_dirs(keys: Iterable[str]) -> set[str]:
     return {posixpath.dirname(k) for k in keys if posixpath.basename(k) in KUSTOMIZATION_FILES}
+
+
+def essentials(doc):
+    """What the pre-flight reads of a YAML document: the identity fields of an
+    object and the references of a kustomization (an empty document stays None,
+    anything but a mapping becomes a marker)."""
+    if not isinstance(doc, dict):
+        return doc if doc is None else "not a mapping"
+    meta = doc.get("metadata")
+    kept = {k: doc[k] for k in ("apiVersion", "kind", "resources", "bases", "components")
+            if k in doc}
+    if isinstance(meta, dict):
+        kept["metadata"] = {k: meta[k] for k in ("name", "namespace", "generateName")
+                            if k in meta}
+    elif meta is not None:
+        kept["metadata"] = meta
+    return kept
 
 
 def generated_resources(keys: Iterable[str], path: str) -> list[str]:

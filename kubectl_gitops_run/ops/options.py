@@ -13,3 +13,4 @@ class Options:
     wait: bool = True
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     report: Reporter = SILENT
+    include_secrets: bool = False       # upload files that may hold keys, too

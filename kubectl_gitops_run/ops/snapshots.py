@@ -5,20 +5,32 @@ from typing import Callable
 
 from ..adapters import digests
 from ..adapters.scanner import check_yaml, scan
+from ..core import preflight
 from ..core.snapshot import Snapshot
+from .report import SILENT, Reporter
 
 
-def scanner(source: str, max_file_size: int, cache: dict | None = None) -> Callable[[], Snapshot]:
-    """Scan and validate: every YAML file must parse before anything is uploaded.
-    File digests are kept between scans in `cache`, and between commands on disk."""
+def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path: str = "",
+            include_keys: bool = False, report: Reporter = SILENT) -> Callable[[], Snapshot]:
+    """Scan and check: every YAML file must parse, and the tree must pass the
+    pre-flight for the applied `path` (core.preflight), before anything is
+    uploaded. File digests are kept between scans in `cache`, and between
+    commands on disk. Files that may hold keys are left out, said once."""
     if cache is None:
         cache = digests.load(source)
+    told = []
 
     def run() -> Snapshot:
-        before = dict(cache)
-        snapshot = scan(source, max_file_size=max_file_size, cache=cache)
+        before, skipped = dict(cache), []
+        snapshot = scan(source, max_file_size=max_file_size, cache=cache,
+                        include_keys=include_keys, skipped=skipped)
         if cache != before:     # unchanged on most syncs: spare the write
             digests.save(source, cache)
-        check_yaml(snapshot)
+        if skipped and not told:
+            told.append(True)
+            report.warning(f"not uploading {len(skipped)} file(s) that may hold keys: "
+                           f"{', '.join(skipped)} (pass --include-secrets to upload them)")
+        docs = check_yaml(snapshot, preflight.essentials)
+        preflight.check(docs, set(snapshot.entries), path)
         return snapshot
     return run

@@ -24,13 +24,14 @@ def holding_lease(kube: Kube, namespace: str, session: str, wait: bool, timeout:
         lease.release()
 
 
-def sync(kube: Kube, name: str, source: str, opts: Options, *,
+def sync(kube: Kube, name: str, source: str, opts: Options, *, path: str = "",
          server: BucketServer | None = None, cancel: threading.Event | None = None,
          cache: dict | None = None) -> Result:
-    """One sync of session `name`; `server` and `cache` are kept by watch mode
-    between syncs."""
+    """One sync of session `name`, whose Kustomization applies `path`;
+    `server` and `cache` are kept by watch mode between syncs."""
     start, ns = time.monotonic(), kube.namespace
-    scan_source = scanner(source, opts.max_file_size, cache)
+    scan_source = scanner(source, opts.max_file_size, cache, path=path,
+                          include_keys=opts.include_secrets, report=opts.report)
     first = scan_source()   # fail on bad input before touching the bucket
     with contextlib.ExitStack() as stack:
         if server is None:

@@ -80,12 +80,13 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
        allow_context: tuple[str, ...] = (), force: bool = False, service_account: str = "",
        flux_namespace: str = "", opts: Options = Options()) -> Result:
     start = time.monotonic()
-    scan_source = scanner(source, opts.max_file_size)
-    scan_source()           # bad input fails before the cluster is touched (scanned
-    # again when the bucket server is up: waiting for it may take minutes)
     path = naming.confined_path(path)
     if path and not os.path.isdir(os.path.join(source, path)):
         raise UsageError(f"--path {path!r} is not a directory inside {source}")
+    scan_source = scanner(source, opts.max_file_size, path=path,
+                          include_keys=opts.include_secrets, report=opts.report)
+    scan_source()           # bad input fails before the cluster is touched (scanned
+    # again when the bucket server is up: waiting for it may take minutes)
     kube = connect()
     check_context(kube, allow_context)
     check_flux(kube)

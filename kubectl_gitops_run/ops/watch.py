@@ -10,6 +10,7 @@ it is the `Screen`'s business (the CLI's).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 
@@ -38,7 +39,7 @@ class Screen:
         """Ctrl-C: watching ended, the session stays."""
 
 
-def watch(kube, name: str, source: str, opts: Options, screen: Screen) -> None:
+def watch(kube, name: str, source: str, opts: Options, screen: Screen, path: str = "") -> None:
     cache: dict = {}
     cancel = threading.Event()
     opts = dataclasses.replace(opts, report=SILENT)     # one line per cycle, no bars
@@ -49,9 +50,10 @@ def watch(kube, name: str, source: str, opts: Options, screen: Screen) -> None:
             while True:
                 cancel.clear()
                 outcome: dict = {}
-                worker = threading.Thread(
-                    target=_cycle, daemon=True, name="gitops-run-sync",
-                    args=(kube, name, source, opts, server, cancel, cache, outcome))
+                one = functools.partial(sync, kube, name, source, opts, path=path,
+                                        server=server, cancel=cancel, cache=cache)
+                worker = threading.Thread(target=_cycle, args=(one, outcome), daemon=True,
+                                          name="gitops-run-sync")
                 worker.start()
                 while worker.is_alive():
                     if watcher.changed_since():
@@ -65,10 +67,9 @@ def watch(kube, name: str, source: str, opts: Options, screen: Screen) -> None:
             screen.stopped(name)
 
 
-def _cycle(kube, name, source, opts, server: BucketServer, cancel, cache, outcome) -> None:
+def _cycle(one_sync, outcome: dict) -> None:
     try:
-        outcome["result"] = sync(kube, name, source, opts, server=server, cancel=cancel,
-                                 cache=cache)
+        outcome["result"] = one_sync()
     except Cancelled:
         outcome["cancelled"] = True
     except UserError as e:
