@@ -295,8 +295,9 @@ def test_flux_failure_names_the_object_and_the_fix_goes_through(cluster, kubectl
     assert get(kubectl, "configmap", "hello", namespace)        # last good state stays
     (app / "bad.yaml").unlink()
     assert ok(cluster, "sync", "fail", "-n", namespace).stdout.startswith("+0 ~0 -1 files")
-    rec = json.loads(ok(cluster, "ls", "-n", namespace, "-o", "json").stdout)["items"][0]
-    assert rec["ready"] == "True"
+    # Flux may run one more reconcile of its own right after (Ready Unknown meanwhile)
+    wait_for("the session Ready", lambda: json.loads(ok(
+        cluster, "ls", "-n", namespace, "-o", "json").stdout)["items"][0]["ready"] == "True")
 
 
 def test_no_silent_takeover_of_a_same_named_session(cluster, kubectl, namespace, tmp_path):
