@@ -1,0 +1,61 @@
+"""kstatus' rules for the kinds a developer deploys."""
+from __future__ import annotations
+
+import pytest
+
+from kubectl_gitops_run.core.health import CURRENT, FAILED, IN_PROGRESS, status
+
+
+def deploy(want=2, gen=3, observed=3, **st):
+    return {"kind": "Deployment", "metadata": {"generation": gen},
+            "spec": {"replicas": want}, "status": {"observedGeneration": observed, **st}}
+
+
+def pod(phase="Running", ready=True, waiting=None, scheduled=None):
+    cs = [{"name": "app", "state": {"waiting": waiting} if waiting else {"running": {}}}]
+    conds = [{"type": "Ready", "status": "True" if ready else "False"}]
+    if scheduled:
+        conds.append({"type": "PodScheduled", "status": "False", "message": scheduled})
+    return {"kind": "Pod", "metadata": {}, "status": {"phase": phase, "containerStatuses": cs,
+                                                      "conditions": conds}}
+
+
+@pytest.mark.parametrize("obj, expected, reason", [
+    (deploy(updatedReplicas=2, readyReplicas=2, availableReplicas=2, replicas=2), CURRENT, ""),
+    (deploy(updatedReplicas=2, readyReplicas=1, availableReplicas=1), IN_PROGRESS,
+     "1/2 replicas ready"),
+    (deploy(observed=2), IN_PROGRESS, "has not seen the latest spec"),
+    (deploy(updatedReplicas=2, readyReplicas=2, availableReplicas=2, replicas=3), IN_PROGRESS,
+     "1 old replicas"),
+    (deploy(conditions=[{"type": "Progressing", "status": "False",
+                         "reason": "ProgressDeadlineExceeded", "message": "too slow"}]),
+     FAILED, "too slow"),
+    (pod(), CURRENT, ""),
+    (pod(ready=False, waiting={"reason": "CrashLoopBackOff", "message": "back-off 10s"}),
+     FAILED, "container app CrashLoopBackOff: back-off 10s"),
+    (pod(phase="Pending", ready=False, waiting={"reason": "ImagePullBackOff"}), FAILED,
+     "ImagePullBackOff"),
+    (pod(phase="Pending", ready=False, scheduled="0/1 nodes are available"), IN_PROGRESS,
+     "not scheduled: 0/1 nodes"),
+    (pod(phase="Succeeded", ready=False), CURRENT, ""),
+    ({"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Pending"}},
+     IN_PROGRESS, "no matching storage class or provisioner"),
+    ({"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Bound"}}, CURRENT, ""),
+    ({"kind": "ConfigMap", "metadata": {}}, CURRENT, ""),
+    ({"kind": "Service", "metadata": {}, "spec": {"type": "LoadBalancer"}}, IN_PROGRESS,
+     "load balancer"),
+    ({"kind": "Job", "metadata": {}, "status": {"conditions": [
+        {"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}},
+     FAILED, "BackoffLimitExceeded"),
+    ({"kind": "Widget", "metadata": {}, "status": {"conditions": [
+        {"type": "Ready", "status": "False", "message": "no capacity"}]}},
+     IN_PROGRESS, "no capacity"),
+    ({"kind": "Widget", "metadata": {}, "status": {"conditions": [
+        {"type": "Stalled", "status": "True", "message": "bad spec"}]}}, FAILED, "bad spec"),
+    ({"kind": "ConfigMap", "metadata": {"deletionTimestamp": "x"}}, CURRENT, ""),
+    ({"kind": "Deployment", "metadata": {"deletionTimestamp": "x"}}, IN_PROGRESS, "deleted"),
+    (None, IN_PROGRESS, "not found"),
+])
+def test_status(obj, expected, reason):
+    got = status(obj)
+    assert got.status == expected and reason in got.reason, got
