@@ -82,6 +82,19 @@ def command(group, *args, **kwargs):
     return wrap
 
 
+def _age_key(path: str | None) -> str | None:
+    """The text of an age key file; a usage error for anything else."""
+    if path is None:
+        return None
+    from ..core.manifests import is_age_key
+    with open(path, encoding="utf-8", errors="replace") as f:
+        text = f.read(64 * 1024)
+    if not is_age_key(text):
+        raise UsageError(f"--decryption-key {path}: not an age key file (it holds no "
+                         f"AGE-SECRET-KEY-1... line); make one with `age-keygen -o key.txt`")
+    return text
+
+
 def _validate_names(kw: dict) -> None:
     """Names and namespaces as Kubernetes accepts them, before any request."""
     from ..core import naming
@@ -142,10 +155,13 @@ Examples:
               help="Refuse files larger than this.")
 @click.option("--include-secrets", is_flag=True, help="Upload files that may hold keys too "
               "(.env, id_rsa, *.pem, *.key, kubeconfigs...), which are left out by default.")
+@click.option("--decryption-key", type=click.Path(exists=True, dir_okay=False),
+              help="An age key file: Flux decrypts the SOPS-encrypted manifests with it (kept "
+              "in a Secret of the session, never uploaded).")
 @kube_options
 def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image, allow_context,
-       force, service_account, flux_namespace, max_file_size, include_secrets, kubeconfig,
-       context, namespace):
+       force, service_account, flux_namespace, max_file_size, include_secrets, decryption_key,
+       kubeconfig, context, namespace):
     """Start (or repair) a session for DIR and deploy it through Flux.
 
     Creates, in the current context and namespace, a bucket server with random
@@ -170,7 +186,8 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
     result = ops.up(connect, dir, name, path=path, target_namespace=target_namespace,
                     image=bucket_image or manifests.DEFAULT_IMAGE, allow_context=allow_context,
                     force=force, service_account=service_account,
-                    flux_namespace=flux_namespace, opts=opts)
+                    flux_namespace=flux_namespace, decryption_key=_age_key(decryption_key),
+                    opts=opts)
     click.echo(escape(output.up_line(name, kube.namespace, result)))
     if watch:
         ops.watch(kube, name, dir, opts, terminal.WatchScreen(), path=path)
@@ -212,7 +229,8 @@ def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force
     if watch:
         ops.watch(kube, record["name"], source, opts, terminal.WatchScreen(), path=path)
         return
-    result = ops.sync(kube, record["name"], source, opts, path=path)
+    result = ops.sync(kube, record["name"], source, opts, path=path,
+                      decrypts=record.get("decrypts", True))
     click.echo(out.result_json(result) if output == "json" else escape(out.result_line(result)))
 
 

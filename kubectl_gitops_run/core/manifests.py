@@ -14,10 +14,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
-from .naming import ANNOTATION, BUCKET_SERVER, POD_KEY_LABEL, annotations, labels, object_name
+from .naming import (ANNOTATION, BUCKET_SERVER, POD_KEY_LABEL, annotations, labels, object_name,
+                     sops_secret_name)
 
 # By tag and digest: a tag can be moved, the digest (the image index) cannot.
 DEFAULT_IMAGE = ("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
@@ -47,6 +49,7 @@ class Spec:
     service_account: str = ""       # default: the session's own (core.rbac)
     pod_key: str = ""               # random, on the bucket pods and in the Service selector
     flux_namespace: str = "flux-system"     # where source-controller runs
+    decrypt: bool = False           # SOPS: the Kustomization decrypts with the session's key
 
     def static_facts(self) -> dict:
         return annotations(source=self.source, host=self.host, user=self.user,
@@ -194,13 +197,35 @@ def bucket(spec: Spec, slot: str, facts: dict) -> dict:
 
 def kustomization(spec: Spec) -> dict:
     path = "./" + spec.path.strip("/") if spec.path.strip("/") else "./"
-    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": spec.meta(None),
-            "spec": {"sourceRef": {"kind": "Bucket", "name": object_name(spec.name)},
-                     "path": path, "prune": True, "wait": True,
-                     "targetNamespace": spec.target,
-                     "serviceAccountName": spec.service_account or object_name(spec.name),
-                     "interval": FLUX_INTERVAL, "retryInterval": "30s", "timeout": "2m"}}
+    out = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+           "metadata": spec.meta(None),
+           "spec": {"sourceRef": {"kind": "Bucket", "name": object_name(spec.name)},
+                    "path": path, "prune": True, "wait": True,
+                    "targetNamespace": spec.target,
+                    "serviceAccountName": spec.service_account or object_name(spec.name),
+                    "interval": FLUX_INTERVAL, "retryInterval": "30s", "timeout": "2m"}}
+    if spec.decrypt:
+        out["spec"]["decryption"] = {"provider": "sops",
+                                     "secretRef": {"name": sops_secret_name(spec.name)}}
+    return out
+
+
+AGE_KEY = re.compile(r"^AGE-SECRET-KEY-1[0-9A-Z]+$", re.M)
+
+
+def sops_secret(spec: Spec, key_file_text: str) -> dict:
+    """The age key Flux decrypts the session's SOPS files with: only the
+    secret key lines of the file (comments hold the public key and a date)."""
+    keys = "\n".join(AGE_KEY.findall(key_file_text)) + "\n"
+    meta = spec.meta("decryption")
+    meta["name"] = sops_secret_name(spec.name)
+    # Flux reads every data key that ends in .agekey
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+            "stringData": {"identity.agekey": keys}}
+
+
+def is_age_key(text: str) -> bool:
+    return bool(AGE_KEY.search(text))
 
 
 def other_slot(slot: str | None) -> str:

@@ -40,6 +40,11 @@ def lease_name(session: str) -> str:
     return f"{PREFIX}{session}-sync"
 
 
+def sops_secret_name(session: str) -> str:
+    """The Secret that holds a session's SOPS decryption key."""
+    return f"{PREFIX}{session}-sops"
+
+
 def cluster_binding_name(session: str, namespace: str) -> str:
     """The one cluster-scoped object of a session: the namespace is in its name."""
     return f"{PREFIX}{session}-{namespace}"
@@ -52,6 +57,7 @@ def owned_objects(session: str, namespace: str) -> list[tuple[str, str]]:
     name = object_name(session)
     return [("Kustomization", name), ("Bucket", name), ("Deployment", name),
             ("Service", name), ("NetworkPolicy", name), ("Secret", name),
+            ("Secret", sops_secret_name(session)),
             ("Lease", lease_name(session)),
             ("RoleBinding", name), ("Role", name),
             ("ClusterRoleBinding", cluster_binding_name(session, namespace)),

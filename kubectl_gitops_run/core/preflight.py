@@ -43,6 +43,8 @@ def essentials(doc):
     meta = doc.get("metadata")
     kept = {k: doc[k] for k in ("apiVersion", "kind", "resources", "bases", "components")
             if k in doc}
+    if isinstance(doc.get("sops"), dict):
+        kept["sops"] = True
     if isinstance(meta, dict):
         kept["metadata"] = {k: meta[k] for k in ("name", "namespace", "generateName")
                             if k in meta}
@@ -150,6 +152,12 @@ def check(docs: Mapping[str, list], keys: set[str], path: str) -> None:
             check_kustomization((docs.get(name) or [None])[0], base, keys)
     if path not in kustomization_dirs(keys):
         check_plain(docs, path)
+
+
+def encrypted(docs: Mapping[str, list]) -> list[str]:
+    """The files with a SOPS-encrypted document (a top-level `sops:` block)."""
+    return sorted(k for k, items in docs.items()
+                  if any(isinstance(d, dict) and d.get("sops") for d in items))
 
 
 # kustomize-controller builds in a temporary directory; its messages name it.

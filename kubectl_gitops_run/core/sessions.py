@@ -63,6 +63,7 @@ def record(namespace: str, name: str, objs: dict[str, list[dict]]) -> dict:
         "ready": ready, "status": status,
         "bucketPod": pod["metadata"]["name"] if pod else None,
         "objectsApplied": flux.applied_count(ks),
+        "decrypts": bool(((ks or {}).get("spec") or {}).get("decryption")),
     }
 
 

@@ -11,14 +11,21 @@ from .report import SILENT, Reporter
 
 
 def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path: str = "",
-            include_keys: bool = False, report: Reporter = SILENT) -> Callable[[], Snapshot]:
+            include_keys: bool = False, decrypts: bool = True,
+            report: Reporter = SILENT) -> Callable[[], Snapshot]:
     """Scan and check: every YAML file must parse, and the tree must pass the
     pre-flight for the applied `path` (core.preflight), before anything is
     uploaded. File digests are kept between scans in `cache`, and between
-    commands on disk. Files that may hold keys are left out, said once."""
+    commands on disk. Files that may hold keys are left out, and SOPS files a
+    session cannot decrypt are warned about, each said once."""
     if cache is None:
         cache = digests.load(source)
-    told = []
+    said: set[str] = set()
+
+    def once(message: str) -> None:      # up scans twice: say each thing once
+        if message not in said:
+            said.add(message)
+            report.warning(message)
 
     def run() -> Snapshot:
         before, skipped = dict(cache), []
@@ -26,11 +33,14 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path:
                         include_keys=include_keys, skipped=skipped)
         if cache != before:     # unchanged on most syncs: spare the write
             digests.save(source, cache)
-        if skipped and not told:
-            told.append(True)
-            report.warning(f"not uploading {len(skipped)} file(s) that may hold keys: "
-                           f"{', '.join(skipped)} (pass --include-secrets to upload them)")
+        if skipped:
+            once(f"not uploading {len(skipped)} file(s) that may hold keys: "
+                 f"{', '.join(skipped)} (pass --include-secrets to upload them)")
         docs = check_yaml(snapshot, preflight.essentials)
         preflight.check(docs, set(snapshot.entries), path)
+        sealed = [] if decrypts else preflight.encrypted(docs)
+        if sealed:
+            once(f"{', '.join(sealed)}: SOPS-encrypted, but the session has no decryption "
+                 f"key, so Flux will fail on them; run up with --decryption-key FILE (an age key)")
         return snapshot
     return run

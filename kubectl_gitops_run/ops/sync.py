@@ -25,13 +25,15 @@ def holding_lease(kube: Kube, namespace: str, session: str, wait: bool, timeout:
 
 
 def sync(kube: Kube, name: str, source: str, opts: Options, *, path: str = "",
+         decrypts: bool = True,
          server: BucketServer | None = None, cancel: threading.Event | None = None,
          cache: dict | None = None) -> Result:
     """One sync of session `name`, whose Kustomization applies `path`;
     `server` and `cache` are kept by watch mode between syncs."""
     start, ns = time.monotonic(), kube.namespace
     scan_source = scanner(source, opts.max_file_size, cache, path=path,
-                          include_keys=opts.include_secrets, report=opts.report)
+                          include_keys=opts.include_secrets, report=opts.report,
+                          decrypts=decrypts)
     first = scan_source()   # fail on bad input before touching the bucket
     with contextlib.ExitStack() as stack:
         if server is None:

@@ -78,13 +78,16 @@ def check_owner(session: str, namespace: str, objects: list[dict | None], source
 def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
        target_namespace: str = "", image: str = manifests.DEFAULT_IMAGE,
        allow_context: tuple[str, ...] = (), force: bool = False, service_account: str = "",
-       flux_namespace: str = "", opts: Options = Options()) -> Result:
+       flux_namespace: str = "", decryption_key: str | None = None,
+       opts: Options = Options()) -> Result:
+    """`decryption_key`: the text of an age key file, for SOPS-encrypted manifests."""
     start = time.monotonic()
     path = naming.confined_path(path)
     if path and not os.path.isdir(os.path.join(source, path)):
         raise UsageError(f"--path {path!r} is not a directory inside {source}")
     scan_source = scanner(source, opts.max_file_size, path=path,
-                          include_keys=opts.include_secrets, report=opts.report)
+                          include_keys=opts.include_secrets, report=opts.report,
+                          decrypts=decryption_key is not None)
     scan_source()           # bad input fails before the cluster is touched (scanned
     # again when the bucket server is up: waiting for it may take minutes)
     kube = connect()
@@ -96,6 +99,7 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
                           service_account=service_account,
                           flux_namespace=flux_namespace or source_controller_namespace(kube))
     spec = _apply_bucket_server(kube, spec, force)
+    spec = _apply_decryption(kube, spec, decryption_key)
     _apply_applier(kube, spec)
     result = _first_sync(kube, spec, scan_source, opts)
     result.elapsed = time.monotonic() - start
@@ -135,6 +139,17 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
         kube.apply(manifests.bucket(spec, slot if slot in manifests.SLOTS else manifests.SLOTS[0],
                                     facts))
     return spec
+
+
+def _apply_decryption(kube: Kube, spec: manifests.Spec, key: str | None) -> manifests.Spec:
+    """Store the age key for Flux (never printed, never uploaded); a session
+    that has one keeps decrypting when `up` repairs it without the flag."""
+    if key is not None:
+        kube.apply(manifests.sops_secret(spec, key))
+    elif not naming.owns(kube.get("Secret", naming.sops_secret_name(spec.name),
+                                  spec.namespace), spec.name):
+        return spec
+    return dataclasses.replace(spec, decrypt=True)
 
 
 def _apply_applier(kube: Kube, spec: manifests.Spec) -> None:

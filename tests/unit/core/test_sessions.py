@@ -72,7 +72,7 @@ def test_complete_session(records):
         "lastSync": "2026-11-24T11:00:00Z", "revision": REV, "files": 12, "bytes": 3456,
         "ready": "True", "status": "Applied revision: " + REV,
         "bucketPod": "gitops-run-web-old",          # Ready beats newer-but-not-Ready
-        "objectsApplied": 3,
+        "objectsApplied": 3, "decrypts": False,
     }
 
 
