@@ -39,16 +39,22 @@ def user_kubeconfig(cluster, kubectl, namespace, tmp_path, role: dict) -> Path:
 
 
 @pytest.fixture
-def published_role() -> dict:
-    return yaml.safe_load(ROLE.read_text())
+def as_developer(cluster, kubectl, namespace, tmp_path) -> Path:
+    """A kubeconfig of a user with exactly the published Role in the namespace."""
+    return user_kubeconfig(cluster, kubectl, namespace, tmp_path,
+                           yaml.safe_load(ROLE.read_text()))
+
+
+def service_app(tmp_path: Path, name: str) -> Path:
+    app = tmp_path / name
+    app.mkdir()
+    (app / "service.yaml").write_text(SERVICE)
+    return app
 
 
 def test_the_whole_flow_with_exactly_the_published_role(cluster, kubectl, namespace, tmp_path,
-                                                        published_role):
-    kc = user_kubeconfig(cluster, kubectl, namespace, tmp_path, published_role)
-    app = tmp_path / "app"
-    app.mkdir()
-    (app / "service.yaml").write_text(SERVICE)
+                                                        as_developer):
+    kc, app = as_developer, service_app(tmp_path, "app")
     ok(cluster, "up", str(app), "--kubeconfig", str(kc))
     assert get(kubectl, "service", "web", namespace) is not None
     assert "app" in ok(cluster, "ls", "--kubeconfig", str(kc)).stdout
@@ -71,11 +77,8 @@ subjects: [{{kind: ServiceAccount, name: dev, namespace: {ns}}}]
 
 
 def test_no_privilege_escalation_through_flux(cluster, kubectl, namespace, tmp_path,
-                                              published_role):
-    kc = user_kubeconfig(cluster, kubectl, namespace, tmp_path, published_role)
-    app = tmp_path / "escalate"
-    app.mkdir()
-    (app / "service.yaml").write_text(SERVICE)
+                                              as_developer):
+    kc, app = as_developer, service_app(tmp_path, "escalate")
     crb = f"escalate-{namespace}"
     (app / "crb.yaml").write_text(ESCALATION.format(name=crb, ns=namespace))
     line = failed(cluster, "up", str(app), "--kubeconfig", str(kc), "--timeout", "60s")
