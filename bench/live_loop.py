@@ -122,7 +122,7 @@ def against_rclone(cluster, ns: str, tmp: Path, kube, files: int, rclone: str) -
     out: dict = {"files": files}
     with BucketServer(kube, ns, name) as server:
         s3 = server.s3()
-        env = rclone_env(s3.endpoint, server.credentials())
+        env = rclone_env(s3.endpoint, server.credentials()[0])
         syncer = Syncer(kube, ns, name, server)
 
         def ours() -> float:

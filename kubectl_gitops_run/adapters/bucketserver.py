@@ -11,7 +11,7 @@ import time
 
 from ..core import naming
 from ..core.manifests import S3_PORT, credentials_ok, decode_secret
-from ..core.pods import current_pod, pod_problem, pod_ready
+from ..core.pods import current_pod, from_deployment, pod_problem, pod_ready
 from ..errors import UserError, WaitTimeout
 from .kube import Kube
 from .waiting import until_list
@@ -53,12 +53,17 @@ class BucketServer:
         self.close()
         self._connect()
 
-    def wait_ready(self) -> dict:
-        """The Ready bucket pod; a UserError saying why if it does not get there."""
+    def wait_ready(self, pod_key: str | None = None) -> dict:
+        """The Ready bucket pod of our Deployment (with our pod key, when the
+        session has one); a UserError saying why if it does not get there."""
         seen: list[dict | None] = [None]
+        deployment = naming.object_name(self.session)
+        selector = naming.bucket_pods_selector(self.session)
+        if pod_key:
+            selector += f",{naming.POD_KEY_LABEL}={pod_key}"
 
         def ready(pods: list[dict]) -> dict | None:
-            pod = seen[0] = current_pod(pods)
+            pod = seen[0] = current_pod([p for p in pods if from_deployment(p, deployment)])
             if pod is not None and pod_ready(pod):
                 return pod
             problem = pod_problem(pod) if pod else None
@@ -67,8 +72,7 @@ class BucketServer:
             return None
 
         try:
-            return until_list(self.kube, "Pod", self.namespace,
-                              naming.bucket_pods_selector(self.session), ready,
+            return until_list(self.kube, "Pod", self.namespace, selector, ready,
                               timeout=self.timeout)
         except WaitTimeout:
             pod = seen[0]
@@ -99,19 +103,20 @@ class BucketServer:
         mine.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
         return "; ".join(f"{e.get('reason')}: {e.get('message')}" for e in mine[-3:])
 
-    def credentials(self) -> dict:
+    def credentials(self) -> tuple[dict, str | None]:
+        """The S3 credentials, and the pod key the bucket pods must carry."""
         obj = self.kube.get("Secret", naming.object_name(self.session), self.namespace)
         data = decode_secret(obj)
         if not naming.owns(obj, self.session) or not credentials_ok(data):
             raise UserError(f"the credentials Secret of session {self.session!r} is missing or "
                             f"broken; run `kubectl gitops-run up` to repair the session")
-        return data
+        return data, naming.fact(obj, "pod-key")
 
     def _connect(self) -> None:
         from .portforward import PortForward
         from .s3 import S3
-        pod = self.wait_ready()
-        creds = self.credentials()
+        creds, pod_key = self.credentials()
+        pod = self.wait_ready(pod_key)
         self.pod = pod["metadata"]["name"]
         self._forward = PortForward(self.kube, self.namespace, self.pod, S3_PORT)
         self._forward.start()

@@ -59,6 +59,11 @@ class Spec:
     def target(self) -> str:
         return self.target_namespace or self.namespace
 
+    @property
+    def source_path(self) -> str:
+        """The applied path as Flux names it inside the Bucket's artifact."""
+        return "./" + self.path.strip("/")
+
     def meta(self, component: str | None = None, extra: dict | None = None) -> dict:
         return {"name": object_name(self.name), "namespace": self.namespace,
                 "labels": labels(self.name, component),
@@ -86,8 +91,11 @@ def decode_secret(secret: dict | None) -> dict:
 
 
 def secret(spec: Spec, creds: dict) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": spec.meta("credentials"),
-            "type": "Opaque", "stringData": creds}
+    """The credentials, and (as an annotation) the pod key: the plugin looks
+    for bucket pods with it before it sends them anything."""
+    meta = spec.meta("credentials", annotations(pod_key=spec.pod_key or None))
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+            "stringData": creds}
 
 
 def new_pod_key() -> str:
@@ -196,11 +204,10 @@ def bucket(spec: Spec, slot: str, facts: dict) -> dict:
 
 
 def kustomization(spec: Spec) -> dict:
-    path = "./" + spec.path.strip("/") if spec.path.strip("/") else "./"
     out = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
            "metadata": spec.meta(None),
            "spec": {"sourceRef": {"kind": "Bucket", "name": object_name(spec.name)},
-                    "path": path, "prune": True, "wait": True,
+                    "path": spec.source_path, "prune": True, "wait": True,
                     "targetNamespace": spec.target,
                     "serviceAccountName": spec.service_account or object_name(spec.name),
                     "interval": FLUX_INTERVAL, "retryInterval": "30s", "timeout": "2m"}}

@@ -33,3 +33,14 @@ def current_pod(pods: list[dict]) -> dict | None:
     live = sorted((p for p in pods if not p["metadata"].get("deletionTimestamp")),
                   key=lambda p: p["metadata"].get("creationTimestamp", ""), reverse=True)
     return next((p for p in live if pod_ready(p)), live[0] if live else None)
+
+
+def from_deployment(pod: dict, deployment: str) -> bool:
+    """Is the pod controlled by a ReplicaSet of `deployment`? (Its ReplicaSets
+    are named `<deployment>-<pod-template-hash>`.) A pod someone planted with
+    our labels has no such controller unless they forged it too."""
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "ReplicaSet":
+            name = ref.get("name", "")
+            return name.startswith(deployment + "-") and name[len(deployment) + 1:].isalnum()
+    return False

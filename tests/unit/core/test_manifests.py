@@ -245,3 +245,10 @@ def test_network_policy_admits_source_controller_only():
         "kubernetes.io/metadata.name": "flux-system"}
     assert peer["podSelector"]["matchLabels"] == {"app": "source-controller"}
     assert rule["ports"] == [{"protocol": "TCP", "port": 9000}]
+
+
+def test_secret_records_the_pod_key_for_the_plugin():
+    keyed = s.Spec(**{**SPEC.__dict__, "pod_key": "k1"})
+    sec = s.secret(keyed, {"accesskey": "a", "secretkey": "b"})
+    assert sec["metadata"]["annotations"]["kubectl-gitops-run.io/pod-key"] == "k1"
+    assert "kubectl-gitops-run.io/pod-key" not in s.secret(SPEC, {})["metadata"]["annotations"]

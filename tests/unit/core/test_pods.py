@@ -1,7 +1,7 @@
 """Pods: Ready or not, why not, and which one to talk to."""
 from __future__ import annotations
 
-from kubectl_gitops_run.core.pods import current_pod, pod_problem, pod_ready
+from kubectl_gitops_run.core.pods import current_pod, from_deployment, pod_problem, pod_ready
 
 from .objects import pod
 
@@ -62,3 +62,14 @@ def test_current_pod():
     assert name(current_pod([older_unready, newest_unready, deleting])) == "newest"
     assert current_pod([deleting]) is None
     assert current_pod([]) is None
+
+
+def test_from_deployment_needs_our_replicaset_as_controller():
+    def owned(kind, name, controller=True):
+        return {"metadata": {"ownerReferences": [
+            {"kind": kind, "name": name, "controller": controller}]}}
+    assert from_deployment(owned("ReplicaSet", "gitops-run-web-6f7c9d8b5"), "gitops-run-web")
+    assert not from_deployment(owned("ReplicaSet", "gitops-run-web-x-6f7c"), "gitops-run-web")
+    assert not from_deployment(owned("ReplicaSet", "gitops-run-web-6f7c", False), "gitops-run-web")
+    assert not from_deployment(owned("StatefulSet", "gitops-run-web-0"), "gitops-run-web")
+    assert not from_deployment({"metadata": {}}, "gitops-run-web")     # a bare, planted pod
