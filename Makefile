@@ -29,7 +29,7 @@ dev-cluster-down:
 	@if [ -x $(PY) ]; then $(PY) -m devcluster.cluster down $(if $(CLUSTER_STATE),--state-dir $(CLUSTER_STATE)); \
 	else $(PYTHON) -m devcluster.cluster down; fi
 
-test: e2e-bins completion-shells
+test: e2e-bins completion-shells ui-browser
 	$(PY) -m pytest tests
 
 unit: venv
@@ -79,3 +79,11 @@ completion-shells:
 		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >&2; } || \
 		echo "warning: could not install zsh and fish; their completion tests will skip" >&2
 # --- end of packaging and shell completion --------------------------------------
+
+# `make ui-browser`: Debian's chromium, which tests/e2e/test_ui.py drives with
+# Playwright (no browser download). Best effort: without it those tests skip, loudly.
+.PHONY: ui-browser
+ui-browser:
+	@command -v chromium >/dev/null || \
+		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; } || \
+		echo "warning: could not install chromium; the ui browser tests will skip" >&2

@@ -44,6 +44,9 @@ from devcluster.cluster import free_port
 
 NODE = "gitops-run-node"
 REPO_NAME = "minio"
+ECHO_REPO = "gitops-run-echo"   # devcluster/echo.py, any tag: an app to forward to
+ECHO_PORT = 8080                # its port when the container names none
+KWOK_SETTLE = 0.3               # seconds for kwok to pick up a new PortForward
 PINNED_TAG = pins()["minio"]["image"].rsplit(":", 1)[1]
 SERVICE_TTL = 2.0
 _pod_ips = (f"10.0.1.{i}" for i in itertools.cycle(range(2, 255)))
@@ -71,6 +74,7 @@ class Running:
     ports: dict = field(default_factory=dict)  # container port -> local port
     ready: bool = False
     dir: Path | None = None
+    health: str = "/minio/health/ready"
 
 
 class Runtime:
@@ -91,7 +95,8 @@ class Runtime:
             self.stop(uid)
             return
         containers = pod.spec.containers or []
-        if not containers or image_repo_and_tag(containers[0].image)[0] != REPO_NAME:
+        repo = image_repo_and_tag(containers[0].image)[0] if containers else ""
+        if repo not in (REPO_NAME, ECHO_REPO):
             return
         with self.lock:
             if uid in self.pods:
@@ -99,11 +104,11 @@ class Runtime:
             run = Running(pod.metadata.namespace, pod.metadata.name, uid, pod.metadata.labels or {})
             self.pods[uid] = run
         tag = image_repo_and_tag(containers[0].image)[1]
-        if tag != PINNED_TAG:
+        if repo == REPO_NAME and tag != PINNED_TAG:
             self.image_pull_failed(pod, containers[0])
             return
         try:
-            self.start(run, pod)
+            (self.start_echo if repo == ECHO_REPO else self.start)(run, pod)
         except Exception as e:  # noqa: BLE001 - report on the pod, as a kubelet would
             self.set_status(pod, ready=False, waiting=("CreateContainerConfigError", str(e)))
 
@@ -128,9 +133,7 @@ class Runtime:
                 return str(rootfs) + value
             return value
 
-        env = {"PATH": os.environ.get("PATH", "")}
-        for e in c.env or []:
-            env[e.name] = local_path(self.env_value(run.namespace, e))
+        env = self.env(run, c, local_path)
         args = list(c.args or [])
         if c.command and c.command[0].rsplit("/", 1)[-1] == "minio":
             args = list(c.command[1:]) + args
@@ -151,13 +154,36 @@ class Runtime:
         if "--address" not in args:  # MinIO's default
             run.ports[9000] = free_port()
             argv += ["--address", f"127.0.0.1:{run.ports[9000]}"]
-        log = open(run.dir / "minio.log", "ab")
+        self.launch(run, pod, argv, env, "minio.log")
+
+    def launch(self, run: Running, pod, argv: list[str], env: dict, log_name: str) -> None:
+        run.dir.mkdir(parents=True, exist_ok=True)
+        log = open(run.dir / log_name, "ab")
+        for cport, lport in run.ports.items():
+            self.port_forward(pod, cport, lport)
         run.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
         self.set_status(pod, ready=False, waiting=("ContainerCreating", ""))
-        for cport, lport in run.ports.items():
-            self.port_forward(pod, cport, lport)
         threading.Thread(target=self.await_ready, args=(run, pod), daemon=True).start()
+
+    def start_echo(self, run: Running, pod) -> None:
+        """devcluster/echo.py with the pod's env, on a free port for its first
+        container port; Ready once it answers."""
+        c = pod.spec.containers[0]
+        run.dir = self.pods_dir / f"{run.namespace}_{run.name}_{run.uid[:8]}"
+        port = next((p.container_port for p in c.ports or []), ECHO_PORT)
+        run.ports[port] = free_port()
+        run.health = "/healthz"
+        env = {**self.env(run, c, lambda v: v), "POD_NAME": run.name,
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        argv = [sys.executable, "-m", "devcluster.echo", "--port", str(run.ports[port])]
+        self.launch(run, pod, argv, env, "echo.log")
+
+    def env(self, run: Running, c, local_path) -> dict:
+        env = {"PATH": os.environ.get("PATH", "")}
+        for e in c.env or []:
+            env[e.name] = local_path(self.env_value(run.namespace, e))
+        return env
 
     def env_value(self, namespace: str, e) -> str:
         if e.value_from is None:
@@ -172,17 +198,22 @@ class Runtime:
         return ""
 
     def await_ready(self, run: Running, pod) -> None:
-        url = f"http://127.0.0.1:{next(iter(run.ports.values()))}/minio/health/ready"
+        url = f"http://127.0.0.1:{next(iter(run.ports.values()))}{run.health}"
         while run.proc and run.proc.poll() is None:
             try:
                 with urllib.request.urlopen(url, timeout=1) as r:
                     if r.status == 200:
+                        time.sleep(KWOK_SETTLE)     # kwok must have seen its PortForward
                         run.ready = True
                         self.set_status(pod, ready=True)
                         return
             except OSError:
                 pass
             time.sleep(0.1)
+        if run.proc and run.uid in self.pods:     # it exited before it was Ready
+            code = run.proc.returncode
+            self.set_status(pod, ready=False, waiting=(
+                "CrashLoopBackOff", f"back-off restarting failed container (exit code {code})"))
 
     def port_forward(self, pod, container_port: int, local_port: int) -> None:
         body = {

@@ -32,16 +32,22 @@ class Discovery:
                 for r in doc.get("resources") or [] if "/" not in r["name"]}
         return self._kinds[api_version]
 
-    def path(self, api_version: str, kind: str, namespace: str, name: str) -> str | None:
-        """The object's URL path, or None if the API server does not serve its kind."""
+    def collection(self, api_version: str, kind: str, namespace: str | None) -> str | None:
+        """The URL path of a kind's objects in one namespace (None: in all), or
+        None if the API server does not serve the kind."""
         found = self._resources(api_version).get(kind)
         if found is None:
             return None
         plural, namespaced = found
         base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        if namespaced:
+        if namespaced and namespace:
             base += f"/namespaces/{quote(namespace, safe='')}"
-        return f"{base}/{plural}/{quote(name, safe='')}"
+        return f"{base}/{plural}"
+
+    def path(self, api_version: str, kind: str, namespace: str, name: str) -> str | None:
+        """The object's URL path, or None if the API server does not serve its kind."""
+        base = self.collection(api_version, kind, namespace)
+        return None if base is None else f"{base}/{quote(name, safe='')}"
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         path = self.path(api_version, kind, namespace, name)

@@ -434,11 +434,13 @@ class Kube:
 
     def watch(self, kind: str, namespace: str, *, resource_version: str, timeout: float,
               name: str | None = None, selector: str | None = None,
-              cancel: threading.Event | None = None) -> Iterator[tuple[str, dict]]:
+              cancel: threading.Event | None = None,
+              url: str | None = None) -> Iterator[tuple[str, dict]]:
         """The (type, object) events of one watch request from resource_version
         (BOOKMARKs included), until the API server ends it after `timeout` s.
         An expired resource_version raises ApiError with status 410; `cancel`
-        raises errors.Cancelled within CANCEL_TICK s, even while it blocks."""
+        raises errors.Cancelled within CANCEL_TICK s, even while it blocks.
+        `url`: the collection of a kind not in core.resources (adapters.discovery)."""
         seconds = max(1, math.ceil(timeout))
         query = {"watch": "true", "resourceVersion": resource_version,
                  "allowWatchBookmarks": "true", "timeoutSeconds": str(seconds)}
@@ -446,7 +448,7 @@ class Kube:
             query["fieldSelector"] = f"metadata.name={name}"
         if selector:
             query["labelSelector"] = selector
-        url = path(kind, namespace)
+        url = url or path(kind, namespace)
         resp = self._send("GET", url, query=query, headers={"Accept": "application/json"},
                           timeout=(TIMEOUT[0], seconds + WATCH_SLACK), stream=True)
         clean = False

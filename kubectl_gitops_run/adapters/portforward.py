@@ -11,15 +11,22 @@ while nothing answers. So a watchdog looks at the pod whenever a request has
 waited for its first answer byte longer than STALL seconds, and if the pod is
 gone, being deleted or not running, it drops every tunnel: clients see a
 closed connection at once instead of their read timeout.
+
+The pod is fixed (the bucket server), or chosen afresh for each connection by
+a `pick(wait)` callable giving (pod, port, reason): pod None while none is
+Ready, after waiting up to `wait` s; `reason` says why, and goes to
+`on_problem`. Its owner follows the pods and calls `drop_connections(pod)`
+for one that goes away, so the watchdog only looks after a fixed pod.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
 import time
 
-from ..errors import ApiError
+from ..errors import ApiError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,7 @@ CHUNK = 256 * 1024
 JOIN_TIMEOUT = 5.0
 STALL = 1.5            # seconds a request may wait for an answer before the pod is checked
 POD_CHECK_TIMEOUT = (3, 5)   # (connect, read) seconds of that check
+PICK_WAIT = 10.0       # seconds a new connection waits for a Ready pod
 
 
 def _shutdown(sock) -> None:
@@ -40,10 +48,10 @@ def _shutdown(sock) -> None:
 class _Tunnel:
     """One accepted connection and, once open, its pod-side socket."""
 
-    __slots__ = ("conn", "remote", "waiting_since")
+    __slots__ = ("conn", "remote", "waiting_since", "pod")
 
     def __init__(self, conn: socket.socket):
-        self.conn, self.remote = conn, None
+        self.conn, self.remote, self.pod = conn, None, None
         self.waiting_since: float | None = None   # request bytes sent, no answer yet
 
     def drop(self) -> None:
@@ -53,10 +61,16 @@ class _Tunnel:
 
 
 class PortForward:
-    def __init__(self, kube, namespace: str, pod: str, remote_port: int):
+    def __init__(self, kube, namespace: str, pod, remote_port: int | str, *,
+                 local_port: int = 0, on_problem=None, wait: float = PICK_WAIT):
+        """pod: a pod name, or a pick(wait) callable (see the module's docstring)."""
         self.kube = kube
-        self.namespace, self.pod, self.remote_port = namespace, pod, int(remote_port)
-        self.local_port = 0
+        self.namespace, self.remote_port = namespace, remote_port
+        self.pod = None if callable(pod) else pod
+        self._pick = pod if callable(pod) else (lambda _wait: (self.pod, int(remote_port), ""))
+        self.on_problem = on_problem or (lambda _message: None)
+        self.wait = wait
+        self.local_port = int(local_port)
         self.url = ""
         self.last_error: str | None = None   # why the latest tunnel failed, for messages
         self.tunnels_opened = 0
@@ -81,12 +95,19 @@ class PortForward:
         if self._listener:
             return self.local_port
         self._closing.clear()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        try:
+            self._listener = socket.create_server(("127.0.0.1", self.local_port), backlog=128)
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE:
+                raise
+            raise UserError(f"local port {self.local_port} is in use; pick another, or leave "
+                            f"LOCAL empty for a free port (:{self.remote_port})") from None
         self.local_port = self._listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.local_port}"
         self._spawn(self._accept_loop, "accept", self._listener)
-        self._spawn(self._watchdog, "watchdog")
-        log.debug("port-forward %s/%s:%d listening on %s", self.namespace, self.pod,
+        if self.pod is not None:
+            self._spawn(self._watchdog, "watchdog")
+        log.debug("port-forward %s/%s:%s listening on %s", self.namespace, self.pod,
                   self.remote_port, self.url)
         return self.local_port
 
@@ -105,17 +126,18 @@ class PortForward:
                 return
             threads[0].join(max(0.0, deadline - time.monotonic()))
 
-    def drop_connections(self) -> None:
-        """End every open client connection and its tunnel; the listener stays."""
+    def drop_connections(self, pod: str | None = None) -> None:
+        """End every open client connection (to `pod` only, when given) and its
+        tunnel; the listener stays."""
         with self._lock:
-            tunnels = list(self._tunnels)
+            tunnels = [t for t in self._tunnels if pod is None or t.pod == pod]
         for tunnel in tunnels:
             tunnel.drop()
 
     # -- inside --
 
     def _spawn(self, target, role: str, *args) -> None:
-        name = f"port-forward {role} {self.namespace}/{self.pod}:{self.remote_port}"
+        name = f"port-forward {role} {self.namespace}/{self.pod or '*'}:{self.remote_port}"
         t = threading.Thread(target=self._run, args=(target, *args), daemon=True, name=name)
         with self._lock:
             self._threads.add(t)
@@ -149,24 +171,30 @@ class PortForward:
     def _serve(self, tunnel: _Tunnel) -> None:
         pf = None
         try:
+            pod, port, reason = self._pick(self.wait)
+            if pod is None:
+                self.on_problem(reason)
+                return
+            tunnel.pod = pod
             try:
-                pf = self.kube.open_portforward(self.namespace, self.pod, self.remote_port)
+                pf = self.kube.open_portforward(self.namespace, pod, port)
             except Exception as e:  # noqa: BLE001 - ApiError (pod gone, forbidden), and any other
-                self._failed("cannot port-forward to", self._pod_problem() or str(e))
+                problem = self._pod_problem() if self.pod else None
+                self._failed("cannot port-forward to", pod, port, problem or str(e))
                 return
             with self._lock:
                 self.tunnels_opened += 1
-                tunnel.remote = pf.socket(self.remote_port)
+                tunnel.remote = pf.socket(port)
             if self._closing.is_set():
                 return
             back = threading.Thread(target=self._pump, args=(tunnel, False), daemon=True,
-                                    name=f"port-forward pump {self.pod}:{self.remote_port}")
+                                    name=f"port-forward pump {pod}:{port}")
             back.start()
             self._pump(tunnel, True)
             back.join()
-            error = pf.error(self.remote_port)
+            error = pf.error(port)
             if error:
-                self._failed("port-forward failed to", error.strip())
+                self._failed("port-forward failed to", pod, port, error.strip())
         finally:
             tunnel.drop()
             for sock in (tunnel.conn, tunnel.remote):
@@ -210,7 +238,7 @@ class PortForward:
             checked = now
             problem = self._pod_problem()
             if problem:
-                self._failed("dropped the connections to", problem)
+                self._failed("dropped the connections to", self.pod, self.remote_port, problem)
                 self.drop_connections()
 
     def _pod_problem(self) -> str | None:
@@ -233,8 +261,7 @@ class PortForward:
             return f"the pod is {phase}, not Running"
         return None
 
-    def _failed(self, what: str, why: str) -> None:
-        self.last_error = (f"{what} pod {self.namespace}/{self.pod} port {self.remote_port}: "
-                           f"{why}")
+    def _failed(self, what: str, pod: str, port, why: str) -> None:
+        self.last_error = f"{what} pod {self.namespace}/{pod} port {port}: {why}"
         log.debug("%s", self.last_error)
 

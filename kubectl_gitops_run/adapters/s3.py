@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
-from typing import BinaryIO
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO, Sequence
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -28,6 +29,8 @@ from ..errors import FileChanged, S3Error
 log = logging.getLogger(__name__)
 
 DELETE_BATCH = 1000          # DeleteObjects accepts at most 1000 keys
+PAGE_KEYS = 1000             # ListObjectsV2 returns at most 1000 keys a page
+LIST_WORKERS = 8             # ranges of one listing fetched at once
 POOL_SIZE = 24               # ~16 upload workers plus listings
 TIMEOUT = (5.0, 20.0)        # (connect, read) seconds, on every request
 RETRY_DELAYS = (0.1, 0.3, 0.7, 1.5)   # pauses between attempts: 5 attempts in all
@@ -78,6 +81,12 @@ def parse_list_page(body: bytes) -> tuple[dict[str, str], str | None]:
     if truncated and not token:
         raise ValueError("listing is truncated but has no NextContinuationToken")
     return objects, token
+
+
+def range_cuts(keys: Sequence[str], size: int = PAGE_KEYS) -> list[str]:
+    """Cut points for S3.list from the sorted keys a bucket is expected to
+    hold: one range per page of them, so each range is about one request."""
+    return list(keys[size - 1:-1:size])
 
 
 def parse_error(body: bytes) -> tuple[str | None, str | None]:
@@ -282,11 +291,29 @@ class S3:
             if e.code != "BucketAlreadyOwnedByYou":
                 raise
 
-    def list(self, bucket: str) -> dict[str, str]:
+    def list(self, bucket: str, cuts: Sequence[str] = ()) -> dict[str, str]:
+        """Every object of the bucket, {key: etag} in key order. `cuts` (sorted
+        keys, see `range_cuts`) split the listing into ranges (lo, hi] listed in
+        parallel; each range reads on past its last expected key to its bound,
+        so the union is the whole bucket whatever it holds."""
+        bounds = [None, *cuts, None]
+        ranges = list(zip(bounds, bounds[1:]))
+        if len(ranges) == 1:
+            return self._list_range(bucket, None, None)
+        objects: dict[str, str] = {}
+        with ThreadPoolExecutor(min(LIST_WORKERS, len(ranges))) as pool:
+            for part in pool.map(lambda r: self._list_range(bucket, *r), ranges):
+                objects.update(part)        # ranges in order: keys stay sorted
+        return objects
+
+    def _list_range(self, bucket: str, after: str | None, upto: str | None) -> dict[str, str]:
+        """The objects with after < key <= upto (None: unbounded)."""
         objects: dict[str, str] = {}
         token = None
         while True:
-            query = "list-type=2&max-keys=1000"
+            query = f"list-type=2&max-keys={PAGE_KEYS}"
+            if after is not None:      # ignored by the server once a token is sent
+                query += "&start-after=" + quote_param(after)
             if token:
                 query += "&continuation-token=" + quote_param(token)
             resp = self._call("GET", self._url(bucket, query=query),
@@ -296,7 +323,12 @@ class S3:
             except (ET.ParseError, ValueError) as e:
                 raise S3Error(f"list s3://{bucket} failed: unreadable answer ({e})",
                               bucket=bucket) from e
-            objects.update(page)
+            if upto is None:
+                objects.update(page)
+            else:
+                objects.update((k, e) for k, e in page.items() if k <= upto)
+                if page and next(reversed(page)) >= upto:
+                    return objects      # the rest belongs to the next range
             if not token:
                 return objects
 

@@ -123,7 +123,7 @@ def scan(root: str | os.PathLike, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
         why = " and leaving out files that hold keys" if walk.skipped else ""
         raise SnapshotError(f"{shown} has no files to sync (after .sourceignore/.gitignore "
                             f"rules{why})")
-    return Snapshot(walk.top, dict(sorted(walk.entries.items())))
+    return Snapshot(walk.top, walk.entries)     # added in key order (files())
 
 
 def _refuse_broad(shown: str) -> None:
@@ -156,8 +156,10 @@ class _Walk:
         self.entries: dict[str, Entry] = {}
         self.skipped: list[str] = []
 
-    def files(self) -> list[tuple[str, str, os.stat_result]]:
-        """(key, path, stat) of each regular file the ignore rules keep, by key."""
+    def files(self) -> list[tuple[str, str, tuple]]:
+        """(key, path, signature) of each regular file the ignore rules keep, by
+        key. The signature (see _signature), not the stat: 100,000 stat results
+        held until the sort would cost about 40 MB."""
         found = []
         stack = [(self.top, "")]
         while stack:     # no recursion: a tree may be deeper than Python's stack
@@ -183,7 +185,7 @@ class _Walk:
             raise SnapshotError(f"cannot read directory {prefix.rstrip('/') or self.shown}: "
                                 f"{e.strerror}") from e
 
-    def _target(self, item: os.DirEntry, key: str) -> tuple[str, os.stat_result] | None:
+    def _target(self, item: os.DirEntry, key: str) -> tuple[str, tuple] | None:
         """The regular file an entry stands for (a symlink's target inside the
         tree), or None to skip it."""
         path = item.path
@@ -206,9 +208,9 @@ class _Walk:
         if not stat.S_ISREG(st.st_mode):
             log.debug("skipping %s: not a regular file", key)
             return None
-        return path, st
+        return path, _signature(st)
 
-    def add(self, key: str, path: str, st: os.stat_result) -> None:
+    def add(self, key: str, path: str, sig: tuple) -> None:
         try:
             key.encode("utf-8")
         except UnicodeEncodeError:
@@ -216,12 +218,12 @@ class _Walk:
         if not self.include_keys and keys.key_file(key):
             self._skip(key, "its name")
             return
-        if st.st_size > self.max_file_size:
-            size, limit = _sizes(st.st_size, self.max_file_size)
+        if sig[1] > self.max_file_size:
+            size, limit = _sizes(sig[1], self.max_file_size)
             raise SnapshotError(f"{key} is {size}, over the {limit} limit (raise it with "
                                 "--max-file-size, or list the file in .sourceignore)")
         self.seen.add(path)
-        digest = _digest(key, path, st, self.cache, self.racy_after)
+        digest = _digest(key, path, sig, self.cache, self.racy_after)
         if digest is None:
             return
         md5, size, kind = digest
@@ -235,15 +237,19 @@ class _Walk:
         self.skipped.append(key)
 
 
-def _digest(key: str, path: str, st: os.stat_result, cache: dict | None,
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What the digest cache compares: (mtime_ns, size, ino, ctime_ns). ctime
+    too: tools that restore an mtime (cp -p, rsync -t) cannot restore it."""
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns
+
+
+def _digest(key: str, path: str, sig: tuple, cache: dict | None,
             racy_after: int) -> tuple[str, int, str] | None:
-    """(md5, size, key kind or '') of a file, from `cache` when its stat is
-    unchanged; None if the file vanished."""
-    # ctime too: tools that restore an mtime (cp -p, rsync -t) cannot restore it
-    sig = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+    """(md5, size, key kind or '') of a file, from `cache` when its signature
+    is unchanged; None if the file vanished."""
     hit = cache.get(path) if cache is not None else None
     if hit is not None and tuple(hit[:4]) == sig:
-        return hit[4], st.st_size, hit[5]
+        return hit[4], sig[1], hit[5]
     h, size, kind = hashlib.md5(usedforsecurity=False), 0, None
     try:
         f = _open_regular(path)
@@ -262,13 +268,13 @@ def _digest(key: str, path: str, st: os.stat_result, cache: dict | None,
                             "or list it in .sourceignore)") from None
     except OSError as e:
         raise SnapshotError(f"{key}: cannot read it: {e.strerror}") from e
-    kind = kind or ""
+    kind, md5 = kind or "", h.hexdigest()     # one string, shared by cache and entry
     if cache is not None:
-        if size == st.st_size and st.st_mtime_ns < racy_after:
-            cache[path] = (*sig, h.hexdigest(), kind)
+        if size == sig[1] and sig[0] < racy_after:
+            cache[path] = (*sig, md5, kind)
         else:
             cache.pop(path, None)
-    return h.hexdigest(), size, kind
+    return md5, size, kind
 
 
 def _sizes(size: int, limit: int) -> tuple[str, str]:
@@ -276,13 +282,15 @@ def _sizes(size: int, limit: int) -> tuple[str, str]:
     return (a, b) if a != b else (f"{size} B", f"{limit} B")   # never "10 MiB, over 10 MiB"
 
 
-def check_yaml(snapshot: Snapshot, keep=lambda doc: None) -> dict[str, list]:
+def check_yaml(snapshot: Snapshot, keep=lambda doc: None,
+               skip=lambda key: False) -> dict[str, list]:
     """Raise SnapshotError for the first .yaml/.yml file (by key) that does not
     parse, before anything is uploaded. Returns what `keep` keeps of each
-    file's documents (the pre-flight needs a few fields, not whole trees)."""
+    file's documents (the pre-flight needs a few fields, not whole trees).
+    Files that `skip` names are not YAML (a Helm chart's templates)."""
     docs: dict[str, list] = {}
     for key in sorted(snapshot.entries):
-        if not key.endswith((".yaml", ".yml")):
+        if not key.endswith((".yaml", ".yml")) or skip(key):
             continue
         data = _read_whole(key, snapshot.entries[key].path)
         try:

@@ -51,7 +51,16 @@ def kube_options(f):
 
 def _connect(kubeconfig, context, namespace):
     from ..adapters.kube import connect
-    return connect(kubeconfig, context, namespace)
+    from ..core import naming
+    kube = connect(kubeconfig, context, namespace)
+    if namespace is None:   # the context's own goes into URLs too: checked as -n is
+        try:
+            naming.validate_namespace(kube.namespace)
+        except UsageError:
+            raise UserError(f"context {kube.context!r} sets namespace {kube.namespace!r}, which "
+                            f"Kubernetes does not accept; fix the kubeconfig, or pass "
+                            f"-n NAMESPACE") from None
+    return kube
 
 
 def _setup_logging(verbose: int) -> None:
@@ -95,6 +104,43 @@ def _age_key(path: str | None) -> str | None:
     return text
 
 
+def port_forward_option(f):
+    return click.option("--port-forward", "port_forward", multiple=True, metavar="SPEC",
+                        help="Forward a local port to the app while the loop runs: "
+                        "'[NAMESPACE/]TYPE/NAME [LOCAL:]REMOTE' as kubectl port-forward "
+                        "takes it, e.g. 'svc/web 8080:80' (repeatable).")(f)
+
+
+def _forward_specs(values, watch: bool) -> list:
+    """--port-forward values, checked before anything starts."""
+    from ..core import forwards
+    if values and not watch:
+        raise UsageError("--port-forward runs alongside the loop: add --watch, or run "
+                         "`kubectl gitops-run forward` in another shell")
+    specs = [s for v in values for s in forwards.parse(v)]
+    forwards.check_unique(specs)
+    return specs
+
+
+def _forwarding(kube, name: str, specs: list):
+    """The forwards of a session, their ports bound (a port in use fails here)."""
+    from .. import ops
+    from . import terminal
+    return ops.Forwards(kube, name, specs, terminal.reporter()).bind()
+
+
+def _with_forwards(forwards, loop) -> None:
+    """Run loop() with the forwards alongside; they end (and release their
+    ports) when it does."""
+    if forwards is None:
+        loop()
+        return
+    with forwards:
+        forwards.check()
+        forwards.start()
+        loop()
+
+
 def _validate_names(kw: dict) -> None:
     """Names and namespaces as Kubernetes accepts them, before any request."""
     from ..core import naming
@@ -106,6 +152,11 @@ def _validate_names(kw: dict) -> None:
         naming.validate_namespace(kw["flux_namespace"], "--flux-namespace")
     if kw.get("service_account"):
         naming.validate_object_name(kw["service_account"], "--service-account")
+    if kw.get("selector") is not None:
+        naming.validate_selector(kw["selector"])
+    if kw.get("release_name"):
+        from ..core.helm import validate_release_name
+        validate_release_name(kw["release_name"])
     for name in [kw.get("name")] + list(kw.get("names") or ()):
         if name is not None:
             naming.validate_name(name)
@@ -132,10 +183,12 @@ Examples:
   kubectl gitops-run up ./deploy
   kubectl gitops-run up . --name web --path overlays/dev --target-namespace web-dev
   kubectl gitops-run up ./app --context staging --allow-context staging
+  kubectl gitops-run up ./chart --values values-prod.yaml --release-name web
 """)
 @click.argument("dir", default=".", type=click.Path(file_okay=False))
 @click.option("--name", help="Session name (default: DIR's basename as a DNS label).")
-@click.option("--path", default="", help="Sub-directory of DIR that the Kustomization applies.")
+@click.option("--path", default="", help="Sub-directory of DIR that the Kustomization applies "
+              "(or the Helm chart the HelmRelease installs).")
 @click.option("--target-namespace", default="", help="Namespace to apply into (default: the "
               "session namespace).")
 @click.option("--timeout", type=Duration(), default="5m", show_default=True,
@@ -158,28 +211,39 @@ Examples:
 @click.option("--decryption-key", type=click.Path(exists=True, dir_okay=False),
               help="An age key file: Flux decrypts the SOPS-encrypted manifests with it (kept "
               "in a Secret of the session, never uploaded).")
+@click.option("--values", "values", multiple=True, metavar="FILE", help="For a Helm chart: a "
+              "values file in the chart or DIR, merged over the chart's values.yaml "
+              "(repeatable; later ones win).")
+@click.option("--release-name", default="", help="For a Helm chart: the Helm release's name "
+              "(default: the session name).")
+@port_forward_option
 @kube_options
 def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image, allow_context,
        force, service_account, flux_namespace, max_file_size, include_secrets, decryption_key,
-       kubeconfig, context, namespace):
+       values, release_name, port_forward, kubeconfig, context, namespace):
     """Start (or repair) a session for DIR and deploy it through Flux.
 
     Creates, in the current context and namespace, a bucket server with random
-    credentials, a Flux Bucket and a Flux Kustomization; uploads DIR and waits
-    until Flux has applied exactly that revision. Running it again repairs the
-    session and syncs.
+    credentials, a Flux Bucket and a Flux Kustomization (a HelmRelease when the
+    applied path holds a Chart.yaml); uploads DIR and waits until Flux has
+    applied exactly that revision. Running it again repairs the session and
+    syncs.
     """
     from .. import ops
     from ..core import manifests, naming
     from . import output, terminal
     name = naming.validate_name(name) if name else naming.name_from_dir(
         os.path.basename(os.path.abspath(dir)))
-    kube = None
+    kube = forwards = None
+    specs = _forward_specs(port_forward, watch)
 
     def connect():
         nonlocal kube
-        kube = _connect(kubeconfig, context, namespace)
+        kube = kube or _connect(kubeconfig, context, namespace)
         return kube
+
+    if specs:   # bound before anything starts: a port in use is one error line
+        forwards = _forwarding(connect(), name, specs)
 
     opts = ops.Options(timeout=timeout, wait=not no_wait, max_file_size=max_file_size,
                        report=terminal.reporter(), include_secrets=include_secrets)
@@ -187,10 +251,12 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
                     image=bucket_image or manifests.DEFAULT_IMAGE, allow_context=allow_context,
                     force=force, service_account=service_account,
                     flux_namespace=flux_namespace, decryption_key=_age_key(decryption_key),
+                    release_name=release_name, values=values,
                     opts=opts)
     click.echo(escape(output.up_line(name, kube.namespace, result)))
     if watch:
-        ops.watch(kube, name, dir, opts, terminal.WatchScreen(), path=path)
+        _with_forwards(forwards, lambda: ops.watch(kube, name, dir, opts,
+                                                   terminal.WatchScreen(), path=path))
 
 
 @command(cli, epilog="""\b
@@ -211,14 +277,16 @@ Examples:
 @click.option("--force", is_flag=True, help="Sync a session that records another source "
               "directory or host.")
 @click.option("--include-secrets", is_flag=True, help="Upload files that may hold keys too.")
+@port_forward_option
 @kube_options
 def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force,
-         include_secrets, kubeconfig, context, namespace):
+         include_secrets, port_forward, kubeconfig, context, namespace):
     """Push local changes of a session and wait until Flux applied them."""
     from .. import ops
     from ..adapters import localhost
     from . import output as out
     from . import terminal
+    specs = _forward_specs(port_forward, watch)
     kube = _connect(kubeconfig, context, namespace)
     record = ops.resolve(kube, name, os.getcwd())
     source = ops.source_of(record, source_dir, localhost.host(), force)
@@ -227,7 +295,9 @@ def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force
                        include_secrets=include_secrets)
     path = record.get("path") or ""
     if watch:
-        ops.watch(kube, record["name"], source, opts, terminal.WatchScreen(), path=path)
+        forwards = _forwarding(kube, record["name"], specs) if specs else None
+        _with_forwards(forwards, lambda: ops.watch(kube, record["name"], source, opts,
+                                                   terminal.WatchScreen(), path=path))
         return
     result = ops.sync(kube, record["name"], source, opts, path=path,
                       decrypts=record.get("decrypts", True))
@@ -296,6 +366,53 @@ def down(names, all_, keep_workloads, dry_run, timeout, kubeconfig, context, nam
             click.echo(escape(line))
 
 
+@command(cli, epilog="""\b
+Examples:
+  kubectl gitops-run ui
+  kubectl gitops-run ui -A --no-browser
+""")
+@click.option("-A", "--all-namespaces", is_flag=True, help="Show sessions in all namespaces.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0,
+              help="Port on 127.0.0.1 (default: a free one).")
+@click.option("--no-browser", is_flag=True, help="Only print the URL.")
+@kube_options
+def ui(all_namespaces, port, no_browser, kubeconfig, context, namespace):
+    """Serve a live web page of the sessions on 127.0.0.1, until Ctrl-C."""
+    from .ui import serve     # the page and its server load only for this command
+    serve(_connect(kubeconfig, context, namespace), all_namespaces, port, not no_browser)
+
+
+@command(cli, epilog="""\b
+Examples:
+  kubectl gitops-run forward svc/web 8080:80      # the session whose source holds this directory
+  kubectl gitops-run forward web deploy/web :http
+  kubectl gitops-run forward web svc/web 8080:80 svc/api 9090:http
+""")
+@click.argument("args", nargs=-1, required=True, metavar="[SESSION] TYPE/NAME [LOCAL:]REMOTE...")
+@kube_options
+def forward(args, kubeconfig, context, namespace):
+    """Forward local ports to a session's app, following its pods, until Ctrl-C."""
+    from .. import ops
+    from ..core import forwards, naming
+    name, groups = forwards.split_args(list(args))
+    if name:
+        naming.validate_name(name)
+    specs = [s for target, ports in groups for s in forwards.specs(target, ports)]
+    forwards.check_unique(specs)
+    kube = _connect(kubeconfig, context, namespace)
+    name = ops.resolve(kube, name, os.getcwd())["name"]
+    _with_forwards(_forwarding(kube, name, specs), _until_interrupted)
+
+
+def _until_interrupted() -> None:
+    import time
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return
+
+
 @cli.command(epilog="""\b
 Examples:
   source <(kubectl gitops-run completion bash)
@@ -331,7 +448,7 @@ def main(argv=None) -> int:
         click.echo(e.ctx.get_help())
         return 0
     except click.ClickException as e:
-        return _fail(" ".join(e.format_message().split()).rstrip("."), 2)
+        return _fail(e.format_message().rstrip(".") + _see_help(e), 2)
     except KeyboardInterrupt:
         return _fail("interrupted; run the same command again to finish, or `kubectl "
                      "gitops-run down NAME` to remove the session", 130)
@@ -348,6 +465,17 @@ def main(argv=None) -> int:
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"error: {escape(message)}", err=True)
+    # one line, whatever the message holds (a YAML parser's, say): invariant 6
+    click.echo(f"error: {escape(' '.join(message.split()))}", err=True)
     return code
+
+
+def _see_help(e: click.ClickException) -> str:
+    """Where a command line went wrong in general (an unknown flag or command, a
+    missing or extra argument), point at the help, as kubectl does; a bad value
+    says already what would do."""
+    if isinstance(e, click.BadParameter) or not isinstance(e, click.UsageError):
+        return ""
+    ctx = getattr(e, "ctx", None)   # the parser raises some without one
+    return f"; see `{ctx.command_path if ctx else PROG} --help`"
 

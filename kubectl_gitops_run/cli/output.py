@@ -1,9 +1,9 @@
 """What the commands print: sessions as kubectl-style tables, JSON, YAML or
 names, and the one line (or JSON) that reports a sync. Pure.
 
-A session arrives as a plain dict of stable fields (name, namespace, source,
-path, targetNamespace, host, user, created, lastSync, revision, files, bytes,
-ready, status, bucketPod, objectsApplied); missing values are None. That same
+A session arrives as a plain dict of stable fields (name, namespace, kind,
+source, path, targetNamespace, host, user, created, lastSync, revision, files,
+bytes, ready, status, bucketPod, objectsApplied); missing values are None. That same
 dict is what `-o json|yaml` prints per item.
 """
 from __future__ import annotations
@@ -139,7 +139,7 @@ def sessions_table(sessions: list[dict], *, wide: bool = False, all_namespaces: 
     if all_namespaces:
         headers.insert(0, "NAMESPACE")
     if wide:
-        headers += ["HOST", "TARGET NAMESPACE", "BUCKET POD", "OBJECTS"]
+        headers += ["KIND", "HOST", "TARGET NAMESPACE", "BUCKET POD", "OBJECTS", "FORWARDS"]
     rows = []
     for s in _sorted(sessions):
         row = [_cell(s.get("name")), home_relative(s.get("source"), home), _cell(s.get("files")),
@@ -150,10 +150,21 @@ def sessions_table(sessions: list[dict], *, wide: bool = False, all_namespaces: 
         if all_namespaces:
             row.insert(0, _cell(s.get("namespace")))
         if wide:
-            row += [_cell(s.get("host")), _cell(s.get("targetNamespace")),
-                    _cell(s.get("bucketPod")), _cell(s.get("objectsApplied"))]
+            row += [_cell(s.get("kind")), _cell(s.get("host")), _cell(s.get("targetNamespace")),
+                    _cell(s.get("bucketPod")), _cell(s.get("objectsApplied")),
+                    forwards_cell(s.get("forwards"))]
         rows.append(row)
     return table(headers, rows, no_headers=no_headers)
+
+
+def forwards_cell(rows: list[dict] | None) -> str:
+    """The FORWARDS column: `URL->TARGET` of each forward of a running loop."""
+    return ",".join(f"{r.get('url')}->{r.get('target')}" for r in rows or [])
+
+
+def forward_line(url: str, target: str) -> str:
+    """A port-forward's URL, printed once, when its target first has a Ready pod."""
+    return f"forwarding {url} -> {target}"
 
 
 def _document(sessions: list[dict]) -> dict:
@@ -230,8 +241,8 @@ def removal_lines(name: str, namespace: str, removal, keep_workloads: bool,
     if not removal.objects:
         return [f"session {name} not found in namespace {namespace}: nothing to remove"]
     kinds = ", ".join(removal.kinds)
-    deployed = "" if keep_workloads or "Kustomization" not in removal.kinds else \
-        " and what it deployed"
+    deployed = "" if keep_workloads or not {"Kustomization", "HelmRelease"} & set(removal.kinds) \
+        else " and what it deployed"
     if dry_run:
         lines = [f"session {name} would be removed ({kinds})"]
         lines += [f"  would prune {ref}" for ref in removal.pruned]

@@ -27,6 +27,12 @@ class Warnings(Reporter):
     def warning(self, message: str) -> None:
         click.echo(f"warning: {output.escape(message)}", err=True)
 
+    def forwarding(self, url: str, target: str) -> None:
+        click.echo(output.escape(output.forward_line(url, target)))
+
+    def forward_problem(self, message: str) -> None:
+        click.echo(output.escape(message), err=True)
+
 
 class TerminalReporter(Warnings):
     """Waits and an upload counter on a terminal's stderr; warnings always."""

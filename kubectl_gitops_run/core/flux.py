@@ -7,15 +7,20 @@ that is done, still under way, or failed with Flux's own message.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
+HELM_GROUP = "helm.toolkit.fluxcd.io"
 # what `up` needs served, and which controller serves it
 REQUIRED = ((SOURCE_GROUP, "v1", "buckets", "source-controller"),
             (KUSTOMIZE_GROUP, "v1", "kustomizations", "kustomize-controller"))
+# ... and for a Helm chart (core.helm)
+REQUIRED_HELM = ((SOURCE_GROUP, "v1", "buckets", "source-controller"),
+                 (HELM_GROUP, "v2", "helmreleases", "helm-controller"))
 
 WAITING, DONE, FAILED = "waiting", "done", "failed"
 
@@ -49,7 +54,8 @@ def request_reconcile(now: datetime | None = None) -> tuple[str, dict]:
     return token, {"metadata": {"annotations": {REQUESTED_AT: token}}}
 
 
-def _observed(obj: dict, generation: int | None) -> bool:
+def observed(obj: dict, generation: int | None) -> bool:
+    """Has the controller finished a reconcile of `generation` (None: the current one)?"""
     if generation is None:
         generation = obj["metadata"].get("generation", 0)
     return (obj.get("status") or {}).get("observedGeneration", -1) >= generation
@@ -62,9 +68,9 @@ def bucket_progress(obj: dict | None, revision: str, generation: int | None = No
         return Progress(FAILED, "the Bucket was deleted")
     status = obj.get("status") or {}
     got = (status.get("artifact") or {}).get("revision")
-    if got == revision and _observed(obj, generation):
+    if got == revision and observed(obj, generation):
         return Progress(DONE)
-    if ready(obj) == "False" and _observed(obj, generation):
+    if ready(obj) == "False" and observed(obj, generation):
         # Flux retries a failing Bucket on its own; the caller decides when to give up
         return Progress(WAITING, message(obj))
     return Progress(WAITING, message(obj) if ready(obj) == "False" else "")
@@ -78,7 +84,7 @@ def kustomization_progress(obj: dict | None, revision: str, token: str | None = 
         return Progress(FAILED, "the Kustomization was deleted")
     status = obj.get("status") or {}
     state = ready(obj)
-    if status.get("lastAppliedRevision") == revision and state == "True" and _observed(obj, None):
+    if status.get("lastAppliedRevision") == revision and state == "True" and observed(obj, None):
         return Progress(DONE)
     # after a failed attempt Flux says Reconciling/ProgressingWithRetry: that
     # attempt's verdict stands; plain Progressing is an attempt under way
@@ -103,18 +109,18 @@ def spec_seen(bucket: dict) -> bool:
     Only status.observedGeneration says so: the generation on a condition is no
     proof (the torn-sync test caught revisions built from a slot being written
     while a condition already named the new generation)."""
-    return _observed(bucket, None)
+    return observed(bucket, None)
 
 
 def artifact_revision(bucket: dict | None) -> str | None:
     return (((bucket or {}).get("status") or {}).get("artifact") or {}).get("revision")
 
 
-def missing_apis(served: dict[str, list[str]]) -> list[str]:
+def missing_apis(served: dict[str, list[str]], required=REQUIRED) -> list[str]:
     """`served`: group/version -> resource names the API server serves. Returns
     a description of each required Flux API that is not served."""
     out = []
-    for group, version, resource, controller in REQUIRED:
+    for group, version, resource, controller in required:
         if resource not in served.get(f"{group}/{version}", []):
             out.append(f"{resource}.{group}/{version} ({controller})")
     return out
@@ -126,6 +132,49 @@ def install_hint(missing: list[str], context: str) -> str:
             f"(https://fluxcd.io/flux/installation/) and try again")
 
 
+def advice(message: str, namespace: str, account: str) -> str:
+    """The way out of a failure Flux reported: more quota, more rights, or
+    (anything else) a fix in the manifests."""
+    if "exceeded quota" in message:     # a 403 too, but no rule would help
+        return (f"; a ResourceQuota of namespace {namespace} refuses it: free some of it, or "
+                f"ask to raise the quota (`kubectl describe resourcequota -n {namespace}`)")
+    return needs_more_rights(message, namespace, account) or "; fix the manifests and sync again"
+
+
+# how `flux resume` names a kind
+_RESUME = {"Bucket": "source bucket", "HelmChart": "source chart",
+           "Kustomization": "kustomization", "HelmRelease": "helmrelease"}
+
+
+def suspended(kind: str, obj: dict | None) -> str:
+    """What to say of a Flux object its controller leaves alone (spec.suspend);
+    '' when it is not suspended."""
+    if not ((obj or {}).get("spec") or {}).get("suspend"):
+        return ""
+    meta = obj["metadata"]
+    name, ns = meta["name"], meta.get("namespace", "")
+    return (f"{kind} {ns}/{name} is suspended, so Flux leaves it alone: resume it with "
+            f"`flux resume {_RESUME.get(kind, kind.lower())} {name} -n {ns}` (or set "
+            f"spec.suspend to false)")
+
+
+def stalled(kind: str, obj: dict | None) -> str:
+    """Why a wait for a Flux object ran out when Flux said nothing: its
+    controller has not reconciled the object's current spec ('' if it has),
+    or is still at it (a first reconcile keeps observedGeneration at -1 while
+    it waits for health checks: that controller is running)."""
+    if obj is None or observed(obj, None):
+        return ""
+    working = condition(obj, "Reconciling") or {}
+    if working.get("status") == "True" and \
+            working.get("observedGeneration", -1) >= obj["metadata"].get("generation", 0):
+        return f": {' '.join(working.get('message', '').split())}"
+    group = (obj.get("apiVersion") or "").partition("/")[0]
+    controller = controller_for(kind, group) or "its controller"
+    return (f"; {controller} has not reconciled generation "
+            f"{obj['metadata'].get('generation')} of it: is Flux's {controller} running?")
+
+
 def needs_more_rights(message: str, namespace: str, account: str) -> str:
     """What to do when Flux was forbidden to apply a manifest as the session's
     ServiceAccount: '' when the message is about something else."""
@@ -135,3 +184,44 @@ def needs_more_rights(message: str, namespace: str, account: str) -> str:
             f"rights in namespace {namespace}, so a manifest that needs more (a cluster-scoped "
             f"object, another namespace) needs rights you do not have: ask for them, or pass "
             f"--service-account NAME")
+
+
+# Flux's own kinds, by group and kind, and the controller that serves them; the
+# ones `flux install` leaves out need --components-extra.
+_CONTROLLERS = {SOURCE_GROUP: "source-controller", KUSTOMIZE_GROUP: "kustomize-controller",
+                HELM_GROUP: "helm-controller",
+                "notification.toolkit.fluxcd.io": "notification-controller",
+                "source.extensions.fluxcd.io": "source-watcher"}
+_IMAGE_CONTROLLERS = {"ImageUpdateAutomation": "image-automation-controller"}
+_EXTRA = ("image-reflector-controller", "image-automation-controller", "source-watcher")
+# the API server's NoKindMatchError, as Flux and Helm quote it
+_NO_KIND = re.compile(r'no matches for kind "([^"]+)" in version "([^"]+)"'
+                      r'(\s*ensure CRDs are installed first)?')
+
+
+def controller_for(kind: str, group: str) -> str | None:
+    """The Flux controller that serves a kind; None for a kind that is not Flux's."""
+    if group == "image.toolkit.fluxcd.io":
+        return _IMAGE_CONTROLLERS.get(kind, "image-reflector-controller")
+    return _CONTROLLERS.get(group)
+
+
+def _install(kind: str, group_version: str) -> str:
+    controller = controller_for(kind, group_version.rpartition("/")[0])
+    if controller is None:
+        return (f"install the CRD that defines it (from the operator or chart that provides "
+                f"{kind}) first")
+    how = (f"flux install --components-extra={controller}" if controller in _EXTRA
+           else "flux install")
+    return f"install Flux's {controller} (`{how}`)"
+
+
+def missing_kind(message: str) -> str:
+    """Flux's message with the API server's "no matches for kind" said as what
+    to do: the kind is not served, and which controller (or CRD) to install."""
+    def say(m: re.Match) -> str:
+        kind, group_version = m.group(1), m.group(2)
+        return (f"the cluster does not serve kind {kind} ({group_version}): "
+                f"{_install(kind, group_version)}")
+    return _NO_KIND.sub(say, message)
+

@@ -31,9 +31,14 @@ def _generic(obj: dict) -> Health | None:
     if meta.get("deletionTimestamp"):
         return Health(IN_PROGRESS, "being deleted")
     observed = status.get("observedGeneration")
-    if observed is not None and observed < meta.get("generation", 0):
-        return Health(IN_PROGRESS, "its controller has not seen the latest spec yet")
     cond = _conditions(obj)
+    if observed is not None and observed < meta.get("generation", 0):
+        # Flux's kinds keep observedGeneration at -1 until a first success,
+        # and say why on Ready meanwhile
+        ready = cond.get("Ready", {})
+        if ready.get("status") == "False" and ready.get("message"):
+            return Health(IN_PROGRESS, " ".join(ready["message"].split()))
+        return Health(IN_PROGRESS, "its controller has not seen the latest spec yet")
     if cond.get("Stalled", {}).get("status") == "True":
         return Health(FAILED, cond["Stalled"].get("message") or "stalled")
     if cond.get("Reconciling", {}).get("status") == "True":
@@ -129,6 +134,7 @@ RULES = {
     "DaemonSet": _daemonset, "Pod": pod, "PersistentVolumeClaim": _pvc, "Job": _job,
     "Service": _service,
 }
+MAX_SHOWN = 3           # objects named in the one error line
 # Kinds that are Current as soon as they exist.
 AT_ONCE = {"ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding", "ClusterRole",
            "ClusterRoleBinding", "NetworkPolicy", "Namespace", "Ingress"}
@@ -141,3 +147,17 @@ def status(obj: dict | None) -> Health:
     if kind in AT_ONCE:
         return Health(CURRENT)
     return _generic(obj) or RULES.get(kind, _by_conditions)(obj)
+
+
+def not_ready(objects: list[tuple[object, dict | None]]) -> str:
+    """The applied objects (from an inventory, as read now) that are not
+    Current, and why, for the one error line: Helm's message on a wait that
+    ran out names none, nor does Flux's while its health checks run ('' when
+    all are Current, or gone). `objects`: (inventory Ref, object) pairs."""
+    bad = [(ref, h) for ref, obj in objects if obj is not None
+           for h in [status(obj)] if h.status != CURRENT]
+    if not bad:
+        return ""
+    shown = "; ".join(f"{ref}: {h.reason}" for ref, h in bad[:MAX_SHOWN])
+    more = f"; and {len(bad) - MAX_SHOWN} more" if len(bad) > MAX_SHOWN else ""
+    return f"; not ready: {shown}{more}"

@@ -52,10 +52,12 @@ def cluster_binding_name(session: str, namespace: str) -> str:
 
 def owned_objects(session: str, namespace: str) -> list[tuple[str, str]]:
     """(kind, name) of everything a session may own, in the order `down`
-    removes them: the Kustomization first (Flux prunes what it applied, as the
-    session's ServiceAccount, so that goes last), then the bucket server."""
+    removes them: the HelmRelease or Kustomization first (helm-controller
+    uninstalls, Flux prunes what it applied, as the session's ServiceAccount,
+    so that goes last), then the bucket server."""
     name = object_name(session)
-    return [("Kustomization", name), ("Bucket", name), ("Deployment", name),
+    return [("HelmRelease", name), ("Kustomization", name), ("Bucket", name),
+            ("Deployment", name),
             ("Service", name), ("NetworkPolicy", name), ("Secret", name),
             ("Secret", sops_secret_name(session)),
             ("Lease", lease_name(session)),
@@ -89,6 +91,27 @@ def validate_object_name(name: str, flag: str) -> str:
         raise UsageError(f"invalid name {name!r} for {flag}: use lower-case letters, digits, "
                          f"'-' and '.', each part starting and ending with a letter or digit")
     return name
+
+
+# apimachinery's label selector grammar: a key (an optional DNS prefix and '/',
+# then a name), an operator and values, each part at most 63 characters
+_PART = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_KEY = rf"(?:[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/)?{_PART}"
+_VALUE = rf"(?:{_PART})?"
+_REQUIREMENT = re.compile(
+    rf"\s*(?:!\s*{_KEY}|{_KEY}(?:\s*(?:==?|!=)\s*{_VALUE}|\s*[<>]\s*\d+"
+    rf"|\s+(?:in|notin)\s*\(\s*{_VALUE}(?:\s*,\s*{_VALUE})*\s*\))?)\s*")
+
+
+def validate_selector(text: str, flag: str = "-l") -> str:
+    """A label selector as the API server parses it, checked before any request
+    (the server's own complaint would be about the selector we add to it)."""
+    requirements = re.split(r",(?![^(]*\))", text)     # commas outside (...)
+    if text.strip() and not all(_REQUIREMENT.fullmatch(r) for r in requirements):
+        raise UsageError(f"invalid label selector {text!r} for {flag}: use requirements such as "
+                         f"app=web, tier!=db, 'tier in (web,api)' or !canary, separated by "
+                         f"commas (e.g. -l app=web)")
+    return text
 
 
 def confined_path(path: str) -> str:

@@ -141,10 +141,13 @@ def check_kustomization(kustomization, base: str, keys: set[str]) -> None:
                           f"or left out by an ignore rule)")
 
 
-def check(docs: Mapping[str, list], keys: set[str], path: str) -> None:
+def check(docs: Mapping[str, list], keys: set[str], path: str, chart: bool = False) -> None:
     """kustomize-controller's verdict on the upload, applied at `path`: raises
     Problem for the first file that would fail the build. `docs` holds the
-    parsed YAML files; `keys` every uploaded file."""
+    parsed YAML files; `keys` every uploaded file. A Helm chart at `path`
+    (`chart`) is deployed by helm-controller: kustomize's rules do not apply."""
+    if chart:
+        return
     for base in sorted(kustomization_dirs(keys)):
         if _under(base + "/", path) or base == path:
             name = next(posixpath.join(base, f) if base else f for f in KUSTOMIZATION_FILES

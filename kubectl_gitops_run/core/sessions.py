@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 
 from . import flux
+from . import forwards as fw
 from . import naming as sess
 from .pods import current_pod
 
 # Where a session's static facts are read from, best first.
-KINDS = ("Kustomization", "Bucket", "Deployment", "Service", "Secret")
+KINDS = ("Kustomization", "HelmRelease", "Bucket", "Deployment", "Service", "Secret")
+# What deploys a session: a Kustomization, or a HelmRelease for a Helm chart.
+DEPLOYERS = ("HelmRelease", "Kustomization")
 
 
 def _int(value: str | None) -> int | None:
@@ -43,16 +46,20 @@ def record(namespace: str, name: str, objs: dict[str, list[dict]]) -> dict:
     def static(key: str) -> str | None:
         return next((v for v in (sess.fact(o, key) for o in anchors) if v), None)
 
-    bucket, ks = one("Bucket"), one("Kustomization")
+    bucket = one("Bucket")
+    kind = next((k for k in DEPLOYERS if one(k) is not None), None)
+    ks = one(kind) if kind else None
     created = min((o["metadata"].get("creationTimestamp") or "" for o in anchors), default="")
     pod = current_pod(objs.get("Pod", []))
     path = static(sess.PATH)
     if ks is None:
-        ready, status = None, "incomplete: no Kustomization (run up to repair, or down)"
+        ready, status = None, ("incomplete: no Kustomization or HelmRelease (run up to "
+                               "repair, or down)")
     else:
         ready, status = flux.ready(ks), flux.message(ks) or None
     return {
         "name": name, "namespace": namespace,
+        "kind": kind,
         "source": static(sess.SOURCE), "path": None if path in (None, ".") else path,
         "targetNamespace": static(sess.TARGET), "host": static(sess.HOST),
         "user": static(sess.USER), "created": created or None,
@@ -64,6 +71,9 @@ def record(namespace: str, name: str, objs: dict[str, list[dict]]) -> dict:
         "bucketPod": pod["metadata"]["name"] if pod else None,
         "objectsApplied": flux.applied_count(ks),
         "decrypts": bool(((ks or {}).get("spec") or {}).get("decryption")),
+        # the forwards of loops running now (ops.forward records them on the Bucket)
+        "forwards": fw.read_records(((bucket or {}).get("metadata") or {}).get("annotations"),
+                                    sess.ANNOTATION + fw.FORWARDS),
     }
 
 

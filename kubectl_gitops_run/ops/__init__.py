@@ -1,6 +1,7 @@
 """The operations behind the commands: they compose the core and the adapters,
 report through the Reporter they are given, and return their results."""
 from .down import down
+from .forward import Forwards
 from .options import Options
 from .publish import Result
 from .sessions import find_sessions, resolve, source_of
@@ -9,5 +10,5 @@ from .sync import sync
 from .up import up
 from .watch import Screen, watch
 
-__all__ = ["Options", "Result", "Screen", "down", "find_sessions", "resolve", "scanner", "source_of", "sync", "up",
+__all__ = ["Forwards", "Options", "Result", "Screen", "down", "find_sessions", "resolve", "scanner", "source_of", "sync", "up",
            "watch"]

@@ -4,7 +4,7 @@ Whatever of a session exists is removed, and nothing that is not ours
 (docs/architecture.md, invariants 3 and 4): what Flux applied but the session
 did not create (a Namespace, a CRD, an object that existed before, one
 annotated `kustomize.toolkit.fluxcd.io/prune: disabled`) is marked so that
-Flux leaves it in place.
+Flux leaves it in place. A HelmRelease is uninstalled by helm-controller.
 """
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from ..adapters.discovery import Discovery
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
-from ..core import inventory, naming
+from ..core import helm, inventory, naming
 from ..core.inventory import Ref
 from ..core.resources import KINDS
 from ..errors import ApiError, UserError, WaitTimeout
 
-# Flux's finalizers prune what a Kustomization applied and drop a Bucket's artifacts.
-FINALIZED = ("Kustomization", "Bucket")
+# Flux's finalizers prune what a Kustomization applied, uninstall a HelmRelease
+# and drop a Bucket's artifacts.
+FINALIZED = ("HelmRelease", "Kustomization", "Bucket")
 
 
 @dataclass
@@ -86,7 +87,7 @@ def down(kube: Kube, name: str, *, keep_workloads: bool = False, timeout: float 
             gone.append(obj)
     for obj in gone:
         if obj["kind"] in ("Deployment", "Service", "Secret"):
-            _wait_gone(kube, obj["kind"], obj["metadata"]["name"], kube.namespace, None, timeout)
+            wait_gone(kube, obj["kind"], obj["metadata"]["name"], kube.namespace, None, timeout)
     removal.objects = gone
     return removal
 
@@ -95,20 +96,34 @@ def _remove(kube: Kube, obj: dict, keep_workloads: bool, timeout: float) -> bool
     kind, meta, ns = obj["kind"], obj["metadata"], kube.namespace
     if kind == "Kustomization" and keep_workloads and obj["spec"].get("prune"):
         kube.patch(kind, meta["name"], {"spec": {"prune": False}}, ns)
+    if kind == "HelmRelease" and keep_workloads:   # helm-controller skips the uninstall
+        kube.patch(kind, meta["name"], {"spec": {"suspend": True}}, ns)
     removed = kube.delete(kind, meta["name"], ns, uid=meta["uid"])
     if kind in FINALIZED:
-        _wait_gone(kube, kind, meta["name"], ns, meta["uid"], timeout)
+        wait_gone(kube, kind, meta["name"], ns, meta["uid"], timeout)
+    if kind == "HelmRelease" and keep_workloads:
+        _remove_chart(kube, obj)
     return removed
 
 
-def _wait_gone(kube: Kube, kind: str, name: str, ns: str, uid: str | None,
-               timeout: float) -> None:
+def _remove_chart(kube: Kube, release: dict) -> None:
+    """The HelmChart helm-controller leaves behind for a suspended HelmRelease
+    (it carries the session's labels: core.helm.release)."""
+    session = release["metadata"]["labels"][naming.SESSION_LABEL]
+    name = helm.chart_name(kube.namespace, release["metadata"]["name"])
+    chart = kube.get("HelmChart", name, kube.namespace)
+    if naming.owns(chart, session):
+        kube.delete("HelmChart", name, kube.namespace, uid=chart["metadata"]["uid"])
+
+
+def wait_gone(kube: Kube, kind: str, name: str, ns: str, uid: str | None,
+              timeout: float) -> None:
     def gone(obj: dict | None) -> bool:
         return obj is None or (uid is not None and obj["metadata"]["uid"] != uid)
     try:
         until(kube, kind, ns, gone, name=name, timeout=timeout)
     except WaitTimeout:
-        # Flux's finalizers prune what a Kustomization applied: they need Flux
+        # Flux's finalizers prune (or uninstall) what was deployed: they need Flux
         hint = " (is Flux running? its finalizer must let it go)" if kind in FINALIZED else ""
         raise UserError(f"timed out after {timeout:g}s waiting for {kind} {ns}/{name} to be "
                         f"deleted{hint}") from None

@@ -23,9 +23,11 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ..adapters.bucketserver import BucketServer
+from ..adapters.discovery import Discovery
+from ..adapters.s3 import range_cuts
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
-from ..core import flux, manifests, naming
+from ..core import flux, health, helm, inventory, manifests, naming
 from ..core.snapshot import Plan, Snapshot, plan, short_revision
 from ..errors import BucketUnreachable, FileChanged, S3Error, UserError, WaitTimeout
 from .report import SILENT, Reporter
@@ -95,6 +97,9 @@ class Syncer:
         if bucket is not None and not naming.owns(bucket, self.session):
             raise UserError(f"Bucket {self.namespace}/{self.name} is not managed by "
                             f"kubectl-gitops-run; not touching it")
+        if flux.suspended("Bucket", bucket):    # Flux would never pick the sync up
+            raise UserError(f"not syncing session {self.session!r}: "
+                            + flux.suspended("Bucket", bucket))
         active = (bucket or {}).get("spec", {}).get("bucketName")
         active = active if active in manifests.SLOTS else None
         local = snapshot.etags()
@@ -105,7 +110,7 @@ class Syncer:
                 target = manifests.other_slot(active)
                 # both listings at once: the target's is needed unless nothing changed
                 with ThreadPoolExecutor(2) as pool:
-                    listings = pool.map(lambda slot: slot and self._list(s3, slot),
+                    listings = pool.map(lambda slot: slot and self._list(s3, slot, local),
                                         (active, target))
                 had, held = (listing or {} for listing in listings)
                 if had == local and bucket is not None:
@@ -124,10 +129,11 @@ class Syncer:
 
     # -- publishing ---------------------------------------------------------
 
-    def _list(self, s3, slot: str) -> dict[str, str] | None:
-        """The slot's objects; None if it does not exist (a new bucket pod)."""
+    def _list(self, s3, slot: str, local: dict[str, str]) -> dict[str, str] | None:
+        """The slot's objects; None if it does not exist (a new bucket pod).
+        Listed in parallel ranges cut at the local keys: a slot mostly holds them."""
         try:
-            return s3.list(slot)
+            return s3.list(slot, range_cuts(list(local)))
         except S3Error as e:
             if e.code == "NoSuchBucket":
                 return None
@@ -143,7 +149,7 @@ class Syncer:
             self._upload(s3, slot, snapshot, todo.upload)
             if todo.removed:
                 s3.delete(slot, todo.removed)
-            got = self._list(s3, slot) or {}
+            got = self._list(s3, slot, local) or {}
         except S3Error as e:
             if e.code == "BadDigest":
                 raise FileChanged(e.key) from None
@@ -172,9 +178,26 @@ class Syncer:
                 done[1] += entry.size
                 self.report.uploading(done[0], len(keys), done[1], total)
 
+        # Workers take the keys one at a time: a future per file would hold about
+        # 1 KB each (10 MB for 10,000 files), and keep uploading after a failure.
+        todo, taking, failed = iter(keys), threading.Lock(), threading.Event()
+
+        def work() -> None:
+            while not failed.is_set():
+                with taking:
+                    key = next(todo, None)
+                if key is None:
+                    return
+                try:
+                    put(key)
+                except BaseException:
+                    failed.set()
+                    raise
+
         try:
-            with ThreadPoolExecutor(min(UPLOAD_WORKERS, len(keys))) as pool:
-                for future in [pool.submit(put, k) for k in keys]:
+            workers = min(UPLOAD_WORKERS, len(keys))
+            with ThreadPoolExecutor(workers) as pool:
+                for future in [pool.submit(work) for _ in range(workers)]:
                     future.result()
         finally:
             self.report.uploaded()
@@ -182,17 +205,22 @@ class Syncer:
     def _await_spec_seen(self, bucket: dict | None) -> dict | None:
         """Wait until source-controller works from the Bucket's current spec, so
         it no longer reads the slot we are about to write."""
+        last = [bucket]
+
         def seen(obj: dict | None):
+            last[0] = obj
             return (obj,) if obj is None or flux.spec_seen(obj) else None
         try:
             return until(self.kube, "Bucket", self.namespace, seen, name=self.name,
                          timeout=self.timeout, start=bucket)[0]
         except WaitTimeout:
+            said = flux.message(last[0]) if flux.ready(last[0]) == "False" else ""
+            why = (f"; Flux says: {said}; `kubectl gitops-run up` repairs a Bucket changed by "
+                   f"hand" if said else "; is Flux's source-controller running?")
             raise UserError(
                 f"source-controller has not picked up the last sync of session "
                 f"{self.session!r} after {self.timeout:g}s (Bucket {self.namespace}/"
-                f"{self.name} generation {bucket['metadata'].get('generation')}); is Flux's "
-                f"source-controller running?") from None
+                f"{self.name} generation {bucket['metadata'].get('generation')}){why}") from None
 
     def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
               spec: manifests.Spec | None) -> None:
@@ -215,11 +243,14 @@ class Syncer:
 
     # -- waiting for Flux -----------------------------------------------------
 
-    def wait_applied(self, revision: str) -> int | None:
-        """Wait until the Bucket holds `revision` and the Kustomization applied it;
-        returns the number of objects applied."""
+    def wait_applied(self, revision: str, kind: str = helm.KUSTOMIZATION) -> int | None:
+        """Wait until the Bucket holds `revision` and the session's `kind` (its
+        Kustomization, or HelmRelease for a chart) applied it; returns the
+        number of objects applied."""
         self._wait("Bucket", lambda obj: flux.bucket_progress(obj, revision), revision,
                    start=self.last_flip)
+        if kind == helm.HELM_RELEASE:
+            return self._wait_release(revision)
         ks = self.kube.get("Kustomization", self.name, self.namespace)
         if ks is None:
             raise self._missing("Kustomization")
@@ -229,32 +260,65 @@ class Syncer:
         token, ks = self._request(self.name, "Kustomization")
         ks = self._wait("Kustomization",
                         lambda obj: flux.kustomization_progress(obj, revision, token), revision,
-                        start=ks)
+                        start=ks, detail=self._not_ready)
         return flux.applied_count(ks)
 
-    def _wait(self, kind: str, progress, revision: str, start: dict | None = None) -> dict:
-        """Watch one of our Flux objects until `progress` says DONE (or FAILED)."""
+    def _wait_release(self, revision: str) -> int | None:
+        """The HelmChart that helm-controller makes is built from exactly
+        `revision`, then the HelmRelease deploys its chart version (core.helm)."""
+        release = self.kube.get("HelmRelease", self.name, self.namespace)
+        if release is None:
+            raise self._missing("HelmRelease")
+        template = release["spec"]["chart"]["spec"]
+        chart = self._wait("HelmChart", lambda obj: helm.chart_progress(obj, revision, template),
+                           revision, name=helm.chart_name(self.namespace, self.name))
+        version = helm.chart_version(chart)
+        release = self._wait("HelmRelease", lambda obj: helm.release_progress(obj, version),
+                             revision, start=release, detail=self._not_ready)
+        return flux.applied_count(release)
+
+    def _not_ready(self, deployer: dict) -> str:
+        """What the Kustomization or HelmRelease applied that is not ready, and
+        why (core.health): Helm's message on a wait that ran out names none."""
+        discovery = Discovery(self.kube)
+        return health.not_ready([(ref, discovery.get(ref.api_version, ref.kind, ref.namespace,
+                                                     ref.name))
+                                 for ref in inventory.entries(deployer)])
+
+    def _wait(self, kind: str, progress, revision: str, start: dict | None = None,
+              name: str | None = None, detail: Callable[[dict], str] = lambda obj: "") -> dict:
+        """Watch one of our Flux objects until `progress` says DONE (or FAILED);
+        or, given its `name`, one that a controller makes (absent until then).
+        `detail` adds to what Flux says of a failure (or of the last state seen)."""
+        name = name or self.name
+        own = name == self.name
         # no repeated reconcile requests: each makes source-controller list (and
         # maybe fetch) the whole bucket again, which slows the next sync
         last = [flux.Progress(flux.WAITING)]
+        seen: list[dict | None] = [start]      # for why a timeout ran out
 
         def check(obj: dict | None) -> dict | None:
-            if obj is None:
+            if obj is None and own:
                 raise self._missing(kind)
-            last[0] = progress(obj)
+            if flux.suspended(kind, obj):       # no use waiting
+                raise UserError(f"Flux will not apply revision {short_revision(revision)}: "
+                                + flux.suspended(kind, obj))
+            seen[0], last[0] = obj, progress(obj)
             if last[0].state == flux.FAILED:
                 raise UserError(f"Flux could not apply revision {short_revision(revision)}: "
-                                f"{kind} {self.namespace}/{self.name}: {last[0].message}"
-                                + flux.needs_more_rights(last[0].message, self.namespace,
-                                                         self.applier(obj)))
+                                f"{kind} {self.namespace}/{name}: "
+                                f"{flux.missing_kind(last[0].message)}{detail(obj)}"
+                                + flux.advice(last[0].message, self.namespace,
+                                              self.applier(obj)))
             return obj if last[0].state == flux.DONE else None
         try:
-            return until(self.kube, kind, self.namespace, check, name=self.name,
+            return until(self.kube, kind, self.namespace, check, name=name,
                          timeout=self.timeout, cancel=self.cancel, start=start)
         except WaitTimeout:
-            why = f": {last[0].message}" if last[0].message else ""
+            why = (f": {flux.missing_kind(last[0].message)}" if last[0].message
+                   else flux.stalled(kind, seen[0])) + (detail(seen[0]) if seen[0] else "")
             raise UserError(f"timed out after {self.timeout:g}s waiting for {kind} "
-                            f"{self.namespace}/{self.name} to reach revision "
+                            f"{self.namespace}/{name} to reach revision "
                             f"{short_revision(revision)}{why}") from None
 
     def applier(self, obj: dict) -> str:

@@ -20,5 +20,11 @@ class Reporter:
     def uploaded(self) -> None:
         """The upload finished (or failed): clear any progress shown."""
 
+    def forwarding(self, url: str, target: str) -> None:
+        """A port-forward's target first has a Ready pod: where to reach it."""
+
+    def forward_problem(self, message: str) -> None:
+        """A connection through a port-forward found no Ready pod in time."""
+
 
 SILENT = Reporter()

@@ -7,7 +7,7 @@ from ..adapters.kube import Kube
 from ..core import naming, sessions
 from ..errors import ApiError, UserError
 
-LISTED_KINDS = ("Kustomization", "Bucket", "Deployment", "Service")
+LISTED_KINDS = ("Kustomization", "HelmRelease", "Bucket", "Deployment", "Service")
 
 
 def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None) -> list[dict]:
@@ -37,7 +37,8 @@ def resolve(kube: Kube, name: str | None, cwd: str) -> dict:
         hit = next((r for r in records if r["name"] == name), None)
         if hit is None:
             raise UserError(f"session {name!r} not found in namespace {ns!r}"
-                            + _candidates(records))
+                            + _candidates(records) + "; check the name and -n, or start it "
+                            "with `kubectl gitops-run up DIR`")
         return hit
     sel = naming.selector()
     records = sessions.sessions({kind: kube.list(kind, ns, sel)

@@ -5,7 +5,7 @@ from typing import Callable
 
 from ..adapters import digests
 from ..adapters.scanner import check_yaml, scan
-from ..core import preflight
+from ..core import helm, preflight
 from ..core.snapshot import Snapshot
 from .report import SILENT, Reporter
 
@@ -36,8 +36,10 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path:
         if skipped:
             once(f"not uploading {len(skipped)} file(s) that may hold keys: "
                  f"{', '.join(skipped)} (pass --include-secrets to upload them)")
-        docs = check_yaml(snapshot, preflight.essentials)
-        preflight.check(docs, set(snapshot.entries), path)
+        chart = helm.is_chart(snapshot.entries, path)
+        docs = check_yaml(snapshot, preflight.essentials,
+                          skip=lambda key: chart and helm.is_template(key, path))
+        preflight.check(docs, set(snapshot.entries), path, chart=chart)
         sealed = [] if decrypts else preflight.encrypted(docs)
         if sealed:
             once(f"{', '.join(sealed)}: SOPS-encrypted, but the session has no decryption "

@@ -7,6 +7,7 @@ labels for this session (invariant 4).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from typing import Callable
@@ -14,16 +15,17 @@ from typing import Callable
 from ..adapters import localhost
 from ..adapters.bucketserver import BucketServer
 from ..adapters.kube import Kube
-from ..core import flux, manifests, naming, rbac
+from ..core import flux, helm, manifests, naming, rbac
 from ..core.contexts import is_local
-from ..core.snapshot import short_revision
+from ..core.snapshot import Snapshot, short_revision
 from ..errors import ApiError, UsageError, UserError
+from .down import wait_gone
 from .options import Options
 from .publish import Result, Syncer
 from .snapshots import scanner
 from .sync import holding_lease
 
-BUCKET_SERVER_KINDS = ("Deployment", "Service", "Bucket", "Kustomization")
+BUCKET_SERVER_KINDS = ("Deployment", "Service", "Bucket", "Kustomization", "HelmRelease")
 
 
 def check_context(kube: Kube, allowed: tuple[str, ...]) -> None:
@@ -34,9 +36,9 @@ def check_context(kube: Kube, allowed: tuple[str, ...]) -> None:
                     f"--allow-context {kube.context}")
 
 
-def check_flux(kube: Kube) -> None:
-    served = {f"{g}/{v}": kube.served(f"{g}/{v}") for g, v, _, _ in flux.REQUIRED}
-    missing = flux.missing_apis(served)
+def check_flux(kube: Kube, required=flux.REQUIRED) -> None:
+    served = {f"{g}/{v}": kube.served(f"{g}/{v}") for g, v, _, _ in required}
+    missing = flux.missing_apis(served, required)
     if missing:
         raise UserError(flux.install_hint(missing, kube.context))
 
@@ -79,8 +81,10 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
        target_namespace: str = "", image: str = manifests.DEFAULT_IMAGE,
        allow_context: tuple[str, ...] = (), force: bool = False, service_account: str = "",
        flux_namespace: str = "", decryption_key: str | None = None,
+       release_name: str = "", values: tuple[str, ...] = (),
        opts: Options = Options()) -> Result:
-    """`decryption_key`: the text of an age key file, for SOPS-encrypted manifests."""
+    """`decryption_key`: the text of an age key file, for SOPS-encrypted manifests;
+    `release_name` and `values` (--values files) for a Helm chart."""
     start = time.monotonic()
     path = naming.confined_path(path)
     if path and not os.path.isdir(os.path.join(source, path)):
@@ -88,11 +92,14 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     scan_source = scanner(source, opts.max_file_size, path=path,
                           include_keys=opts.include_secrets, report=opts.report,
                           decrypts=decryption_key is not None)
-    scan_source()           # bad input fails before the cluster is touched (scanned
-    # again when the bucket server is up: waiting for it may take minutes)
+    # bad input fails before the cluster is touched (scanned again when the
+    # bucket server is up: waiting for it may take minutes)
+    snapshot = scan_source()
+    deploy = deployer(source, path, snapshot, release_name, values)
     kube = connect()
     check_context(kube, allow_context)
-    check_flux(kube)
+    check_flux(kube, flux.REQUIRED_HELM if helm.is_chart(snapshot.entries, path)
+               else flux.REQUIRED)
     spec = manifests.Spec(name=name, namespace=kube.namespace, source=os.path.abspath(source),
                           host=localhost.host(), user=localhost.user(), path=path,
                           target_namespace=target_namespace, image=image,
@@ -101,9 +108,34 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     spec = _apply_bucket_server(kube, spec, force)
     spec = _apply_decryption(kube, spec, decryption_key)
     _apply_applier(kube, spec)
-    result = _first_sync(kube, spec, scan_source, opts)
+    result = _first_sync(kube, spec, scan_source, opts, deploy)
     result.elapsed = time.monotonic() - start
     return result
+
+
+def deployer(source: str, path: str, snapshot: Snapshot, release_name: str,
+             values: tuple[str, ...]) -> functools.partial:
+    """The manifest of what deploys the applied path, given a Spec: a
+    Kustomization, or a HelmRelease for a Helm chart (core.helm)."""
+    if not helm.is_chart(snapshot.entries, path):
+        if release_name or values:
+            raise UsageError(f"--release-name and --values are for a Helm chart, and "
+                             f"{os.path.join(source, path)} holds no {helm.CHART_FILE}")
+        return functools.partial(manifests.kustomization)
+    given = [_values_key(source, path, v) for v in values]
+    return functools.partial(helm.release, release_name=release_name,
+                             values=helm.values_files(path, snapshot.entries, given))
+
+
+def _values_key(source: str, path: str, given: str) -> str:
+    """A --values FILE as a key of the upload: a path in the chart, in DIR,
+    or from here (it must be inside DIR: Flux gets nothing else)."""
+    top = os.path.realpath(source)
+    for base in (os.path.join(top, path), top, os.getcwd()):
+        candidate = os.path.join(base, given)
+        if os.path.isfile(candidate):
+            return helm.values_key(os.path.relpath(os.path.realpath(candidate), top), given)
+    raise UsageError(f"--values {given}: no such file in the chart, in {source} or here")
 
 
 def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manifests.Spec:
@@ -126,6 +158,9 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
         if e.status == 404:
             raise UserError(f"namespace {ns!r} not found; create it with `kubectl create "
                             f"namespace {ns}` or pick another with -n") from None
+        if e.status == 403 and "being terminated" in str(e):   # the API server's words
+            raise UserError(f"namespace {ns!r} is being deleted; wait until it is gone and "
+                            f"create it again, or pick another with -n") from None
         raise
     kube.apply(manifests.deployment(spec, manifests.credentials_digest(creds)))
     kube.apply(manifests.service(spec))
@@ -166,8 +201,10 @@ def _apply_applier(kube: Kube, spec: manifests.Spec) -> None:
     kube.apply(rbac.role_binding(spec))
 
 
-def _first_sync(kube: Kube, spec: manifests.Spec, scan_source, opts: Options) -> Result:
-    """Upload, point the Kustomization at the Bucket, and wait for Flux."""
+def _first_sync(kube: Kube, spec: manifests.Spec, scan_source, opts: Options,
+                deploy: functools.partial) -> Result:
+    """Upload, point the Kustomization (or HelmRelease) at the Bucket, and wait
+    for Flux."""
     ns, name = spec.namespace, spec.name
     with BucketServer(kube, ns, name, timeout=opts.timeout) as server:
         opts.report.waiting(f"waiting for the bucket server of session {name}...")
@@ -175,9 +212,23 @@ def _first_sync(kube: Kube, spec: manifests.Spec, scan_source, opts: Options) ->
         syncer = Syncer(kube, ns, name, server, timeout=opts.timeout, report=opts.report)
         with holding_lease(kube, ns, name, wait=True, timeout=opts.timeout):
             result = syncer.sync(scan_source, wait=False, spec=spec)
-        kube.apply(manifests.kustomization(spec))
+        manifest = deploy(spec)
+        _remove_other_deployer(kube, spec, manifest["kind"], opts.timeout)
+        kube.apply(manifest)
         if opts.wait:
             opts.report.waiting(f"waiting for Flux to apply revision "
                                 f"{short_revision(result.revision)}...")
-            result.applied = syncer.wait_applied(result.revision)
+            result.applied = syncer.wait_applied(result.revision, manifest["kind"])
     return result
+
+
+def _remove_other_deployer(kube: Kube, spec: manifests.Spec, kind: str, timeout: float) -> None:
+    """A session whose path became a chart (or stopped being one) changes kind:
+    the old deployer goes first, so that what it deployed is pruned (or
+    uninstalled) before the new one applies the same objects."""
+    other = helm.KUSTOMIZATION if kind == helm.HELM_RELEASE else helm.HELM_RELEASE
+    obj_name = naming.object_name(spec.name)
+    old = kube.get(other, obj_name, spec.namespace)
+    if naming.owns(old, spec.name):
+        kube.delete(other, obj_name, spec.namespace, uid=old["metadata"]["uid"])
+        wait_gone(kube, other, obj_name, spec.namespace, old["metadata"]["uid"], timeout)

@@ -280,6 +280,15 @@ def test_yml_files_are_checked_too(tmp_path):
         check_yaml(scan(tmp_path))
 
 
+def test_skipped_files_are_not_yaml_checked(tmp_path):
+    """A Helm chart's templates hold Go templates, not YAML."""
+    write(tmp_path, {"Chart.yaml": "name: x\n", "templates/cm.yaml": "a: {{ .b }}: c\n"})
+    docs = check_yaml(scan(tmp_path), skip=lambda key: key.startswith("templates/"))
+    assert set(docs) == {"Chart.yaml"}
+    with pytest.raises(SnapshotError, match=r"^templates/cm\.yaml: invalid YAML"):
+        check_yaml(scan(tmp_path))
+
+
 def test_multi_document_yaml_is_fine_and_every_document_is_parsed(tmp_path):
     write(tmp_path, {"all.yaml": "---\nkind: A\n---\nkind: B\n...\n---\n", "empty.yaml": ""})
     check_yaml(scan(tmp_path))

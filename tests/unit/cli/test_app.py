@@ -169,6 +169,47 @@ def test_missing_choice_argument_is_one_line(capsys):
     one_error_line(err)
 
 
+def test_a_command_line_gone_wrong_points_at_the_help(capsys):
+    assert one_error_line(run(capsys, "ls", "--bogus")[2]).endswith(
+        "; see `kubectl gitops-run ls --help`")
+    assert one_error_line(run(capsys, "frobnicate")[2]).endswith(
+        "; see `kubectl gitops-run --help`")
+    assert "--help" in one_error_line(run(capsys, "ls", "-o")[2])
+    # a bad value says already what would do
+    assert "--help" not in one_error_line(run(capsys, "ls", "-o", "xml")[2])
+
+
+def test_a_multi_line_message_is_one_error_line(capsys, tmp_path):
+    garbage = tmp_path / "kubeconfig"
+    garbage.write_text("{{{ not: [yaml")       # PyYAML's message spans lines
+    code, _, err = run(capsys, "ls", "--kubeconfig", str(garbage))
+    assert code == 1
+    assert "cannot use the kubeconfig" in one_error_line(err)
+
+
+def test_a_bad_selector_is_a_usage_error_before_any_request(capsys):
+    code, _, err = run(capsys, "ls", "-l", "===")      # no kubeconfig needed to say so
+    assert code == 2
+    assert "invalid label selector '===' for -l" in one_error_line(err)
+
+
+def test_the_contexts_namespace_is_checked_as_n_is(capsys, tmp_path):
+    kc = tmp_path / "kubeconfig"
+    kc.write_text("""\
+apiVersion: v1
+kind: Config
+current-context: dev
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: dev, context: {cluster: c, user: u, namespace: "Bad NS"}}]
+""")
+    code, _, err = run(capsys, "ls", "--kubeconfig", str(kc))
+    assert code == 1
+    assert one_error_line(err) == (
+        "error: context 'dev' sets namespace 'Bad NS', which Kubernetes does not accept; "
+        "fix the kubeconfig, or pass -n NAMESPACE")
+
+
 # -- watch mode: one line per cycle -------------------------------------------------------
 
 WHEN = datetime(2026, 11, 24, 9, 5, 7)
@@ -249,3 +290,13 @@ def test_path_outside_dir_is_a_usage_error(capsys, monkeypatch, tmp_path, path):
     code, _, err = run(capsys, "up", str(tmp_path), "--path", path)
     assert code == 2
     assert "must be a directory inside DIR" in one_error_line(err)
+
+
+def test_ui_help_does_not_load_the_page_or_its_server():
+    code = ("import sys; from kubectl_gitops_run.cli import main; rc = main(['ui', '--help']); "
+            "assert rc == 0; loaded = [m for m in ('kubectl_gitops_run.cli.ui', "
+            "'kubectl_gitops_run.ops.ui', 'kubectl_gitops_run.adapters.webserver', "
+            "'http.server', 'kubernetes') if m in sys.modules]; assert not loaded, loaded")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "KUBECONFIG": "/nonexistent"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr

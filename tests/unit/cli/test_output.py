@@ -78,13 +78,14 @@ def session(name, namespace="dev", **kw):
          "targetNamespace": None, "host": "laptop", "user": "u",
          "created": "2026-11-24T19:54:30Z", "lastSync": "2026-11-24T19:59:15Z", "revision": REV,
          "files": 12, "bytes": 4096, "ready": "True", "status": "Applied revision",
-         "bucketPod": f"{name}-bucket-0", "objectsApplied": 7}
+         "bucketPod": f"{name}-bucket-0", "objectsApplied": 7, "kind": "Kustomization"}
     s.update(kw)
     return s
 
 
 SESSIONS = [session("web", "prod"), session("api", lastSync=None, revision=None, files=None,
                                            ready=None, status=None, objectsApplied=None,
+                                           kind="HelmRelease",
                                            source="/srv/api")]
 
 
@@ -100,12 +101,13 @@ def test_sessions_table_all_namespaces_wide_column_order():
     out = p.sessions_table(SESSIONS, wide=True, all_namespaces=True, now=NOW, home=HOME)
     header, *rows = out.splitlines()
     assert re.split(" {3,}", header) == ["NAMESPACE", "NAME", "SOURCE", "FILES", "REVISION", "READY",
-                                   "STATUS", "LAST SYNC", "AGE", "HOST", "TARGET NAMESPACE",
-                                   "BUCKET POD", "OBJECTS"]
+                                   "STATUS", "LAST SYNC", "AGE", "KIND", "HOST",
+                                   "TARGET NAMESPACE", "BUCKET POD", "OBJECTS", "FORWARDS"]
     # sorted by (namespace, name): dev/api before prod/web
     assert [r.split()[:2] for r in rows] == [["dev", "api"], ["prod", "web"]]
-    assert rows[1].split()[-4:] == ["laptop", "<none>", "web-bucket-0", "7"]
-    assert rows[0].split()[-1] == "<none>"
+    assert rows[1].split()[-6:-1] == ["Kustomization", "laptop", "<none>", "web-bucket-0", "7"]
+    assert rows[0].split()[-6] == "HelmRelease"
+    assert rows[0].split()[-2] == "<none>"
     assert p.sessions_table(SESSIONS, no_headers=True, now=NOW, home=HOME).startswith("api ")
 
 
@@ -190,5 +192,8 @@ def test_removal_lines():
         "  kept Namespace dev: a Namespace is never pruned"]
     assert p.removal_lines("web", "dev", r, False, False)[0] == \
         "session web removed and what it deployed (Kustomization, Bucket)"
+    helm = Removal(objects=[{"kind": "HelmRelease"}, {"kind": "Bucket"}])
+    assert p.removal_lines("web", "dev", helm, False, False)[0] == \
+        "session web removed and what it deployed (HelmRelease, Bucket)"
     assert p.removal_lines("web", "dev", Removal(), False, False) == [
         "session web not found in namespace dev: nothing to remove"]

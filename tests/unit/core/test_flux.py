@@ -202,3 +202,107 @@ def test_needs_more_rights_only_for_forbidden():
     hint = flux.needs_more_rights(msg, "dev", "gitops-run-web")
     assert "ServiceAccount dev/gitops-run-web" in hint and "--service-account" in hint
     assert flux.needs_more_rights("kustomization path not found", "dev", "x") == ""
+
+
+# -- a kind the cluster does not serve ------------------------------------------------
+
+NO_KIND = ('ImagePolicy/dev/web dry-run failed: no matches for kind "ImagePolicy" in version '
+           '"image.toolkit.fluxcd.io/v1beta2"')
+
+
+def test_missing_flux_kind_names_the_controller_to_install():
+    # kustomize-controller 1.9's message, as seen on the dev cluster
+    said = flux.missing_kind(NO_KIND)
+    assert said == ("ImagePolicy/dev/web dry-run failed: the cluster does not serve kind "
+                    "ImagePolicy (image.toolkit.fluxcd.io/v1beta2): install Flux's "
+                    "image-reflector-controller (`flux install "
+                    "--components-extra=image-reflector-controller`)")
+    helm = flux.missing_kind('HelmRelease/dev/web dry-run failed: no matches for kind '
+                             '"HelmRelease" in version "helm.toolkit.fluxcd.io/v2"')
+    assert helm.endswith("kind HelmRelease (helm.toolkit.fluxcd.io/v2): install Flux's "
+                         "helm-controller (`flux install`)")
+
+
+def test_missing_kind_in_helms_words():
+    said = flux.missing_kind(
+        'Helm install failed for release dev/web with chart web@1.0.0: unable to build '
+        'kubernetes objects from release manifest: resource mapping not found for name: "c" '
+        'namespace: "" from "": no matches for kind "Certificate" in version '
+        '"cert-manager.io/v1"\nensure CRDs are installed first')
+    assert said.endswith('from "": the cluster does not serve kind Certificate '
+                         '(cert-manager.io/v1): install the CRD that defines it (from the '
+                         'operator or chart that provides Certificate) first')
+
+
+def test_other_messages_are_left_alone():
+    assert flux.missing_kind("kustomize build failed") == "kustomize build failed"
+
+
+@pytest.mark.parametrize("kind, group, controller", [
+    ("HelmRelease", "helm.toolkit.fluxcd.io", "helm-controller"),
+    ("HelmRepository", "source.toolkit.fluxcd.io", "source-controller"),
+    ("Kustomization", "kustomize.toolkit.fluxcd.io", "kustomize-controller"),
+    ("Alert", "notification.toolkit.fluxcd.io", "notification-controller"),
+    ("ImageRepository", "image.toolkit.fluxcd.io", "image-reflector-controller"),
+    ("ImageUpdateAutomation", "image.toolkit.fluxcd.io", "image-automation-controller"),
+    ("Certificate", "cert-manager.io", None),
+])
+def test_controller_for(kind, group, controller):
+    assert flux.controller_for(kind, group) == controller
+
+
+def test_a_chart_needs_helm_controller():
+    served = {"source.toolkit.fluxcd.io/v1": ["buckets"]}
+    assert flux.missing_apis(served, flux.REQUIRED_HELM) == [
+        "helmreleases.helm.toolkit.fluxcd.io/v2 (helm-controller)"]
+    served["helm.toolkit.fluxcd.io/v2"] = ["helmreleases"]
+    assert flux.missing_apis(served, flux.REQUIRED_HELM) == []
+
+
+
+def flux_obj(kind="Kustomization", suspend=None, generation=3, observed=3, **status) -> dict:
+    group = {"Bucket": "source.toolkit.fluxcd.io/v1",
+             "Kustomization": "kustomize.toolkit.fluxcd.io/v1"}[kind]
+    spec = {} if suspend is None else {"suspend": suspend}
+    return {"apiVersion": group, "kind": kind, "spec": spec,
+            "metadata": {"name": "gitops-run-web", "namespace": "dev", "generation": generation},
+            "status": {"observedGeneration": observed, **status}}
+
+
+def test_suspended_says_how_to_resume():
+    assert flux.suspended("Bucket", flux_obj("Bucket", suspend=True)) == (
+        "Bucket dev/gitops-run-web is suspended, so Flux leaves it alone: resume it with "
+        "`flux resume source bucket gitops-run-web -n dev` (or set spec.suspend to false)")
+    assert "`flux resume kustomization gitops-run-web -n dev`" in \
+        flux.suspended("Kustomization", flux_obj(suspend=True))
+    assert flux.suspended("Bucket", flux_obj("Bucket", suspend=False)) == ""
+    assert flux.suspended("Bucket", None) == ""
+
+
+def test_stalled_names_the_controller_that_has_not_reconciled():
+    assert flux.stalled("Kustomization", flux_obj(generation=4, observed=3)) == (
+        "; kustomize-controller has not reconciled generation 4 of it: is Flux's "
+        "kustomize-controller running?")
+    assert "source-controller" in flux.stalled("Bucket", flux_obj("Bucket", observed=1))
+    assert flux.stalled("Kustomization", flux_obj()) == ""
+    assert flux.stalled("Kustomization", None) == ""
+
+
+QUOTA = ('ConfigMap/dev/extra dry-run failed (Forbidden): configmaps "extra" is forbidden: '
+         'exceeded quota: q, requested: count/configmaps=1, used: count/configmaps=2, '
+         'limited: count/configmaps=1')
+
+
+def test_advice_for_a_quota_is_not_about_rights():
+    said = flux.advice(QUOTA, "dev", "gitops-run-web")
+    assert "ResourceQuota of namespace dev" in said and "raise the quota" in said
+    assert "--service-account" not in said
+
+
+def test_advice_for_rights_and_for_anything_else():
+    forbidden = ('Deployment/dev/web dry-run failed (Forbidden): deployments.apps "web" is '
+                 'forbidden: User "system:serviceaccount:dev:gitops-run-web" cannot patch')
+    assert flux.advice(forbidden, "dev", "gitops-run-web") == \
+        flux.needs_more_rights(forbidden, "dev", "gitops-run-web")
+    assert flux.advice("ConfigMap/dev/x invalid: data.n: must be a string", "dev", "x") == \
+        "; fix the manifests and sync again"

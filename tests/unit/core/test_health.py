@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from kubectl_gitops_run.core import health
 from kubectl_gitops_run.core.health import CURRENT, FAILED, IN_PROGRESS, status
+from kubectl_gitops_run.core.inventory import Ref
 
 
 def deploy(want=2, gen=3, observed=3, **st):
@@ -59,3 +61,38 @@ def pod(phase="Running", ready=True, waiting=None, scheduled=None):
 def test_status(obj, expected, reason):
     got = status(obj)
     assert got.status == expected and reason in got.reason, got
+
+# -- what is not ready, for an error line ------------------------------------------------------------
+
+def test_not_ready_names_the_objects_and_why():
+    pvc = Ref("dev", "data", "", "v1", "PersistentVolumeClaim")
+    cm = Ref("dev", "cfg", "", "v1", "ConfigMap")
+    gone = Ref("dev", "old", "", "v1", "ConfigMap")
+    said = health.not_ready([
+        (pvc, {"kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+               "status": {"phase": "Pending"}}),
+        (cm, {"kind": "ConfigMap", "metadata": {"name": "cfg"}}),
+        (gone, None)])
+    assert said.startswith("; not ready: PersistentVolumeClaim dev/data: Pending: no volume "
+                           "bound")
+    assert "ConfigMap" not in said
+    assert health.not_ready([(cm, {"kind": "ConfigMap", "metadata": {"name": "cfg"}})]) == ""
+
+
+def test_not_ready_says_a_few():
+    pending = {"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Pending"}}
+    refs = [(Ref("dev", f"d{i}", "", "v1", "PersistentVolumeClaim"), pending) for i in range(5)]
+    said = health.not_ready(refs)
+    assert said.count("PersistentVolumeClaim") == health.MAX_SHOWN and said.endswith("and 2 more")
+
+
+def test_a_flux_object_that_never_succeeded_says_why():
+    """HelmRepository and HelmRelease keep observedGeneration -1 until their
+    first success (source-controller 1.9, helm-controller 1.6)."""
+    repo = {"kind": "HelmRepository", "metadata": {"name": "podinfo", "generation": 1},
+            "status": {"observedGeneration": -1, "conditions": [
+                {"type": "Reconciling", "status": "True", "message": "building artifact"},
+                {"type": "Ready", "status": "False", "message": "failed to fetch Helm\n  index"}]}}
+    assert status(repo) == health.Health(IN_PROGRESS, "failed to fetch Helm index")
+    repo["status"]["conditions"].pop()
+    assert status(repo).reason == "its controller has not seen the latest spec yet"

@@ -178,5 +178,22 @@ def test_validate_object_name(name, good):
 
 def test_owned_objects_end_with_the_identity_flux_prunes_as():
     kinds = [k for k, _ in n.owned_objects("web", "dev")]
-    assert kinds[0] == "Kustomization" and kinds[-1] == "ServiceAccount"
+    # the deployers go first: Flux prunes, helm-controller uninstalls, as the ServiceAccount
+    assert kinds[:2] == ["HelmRelease", "Kustomization"] and kinds[-1] == "ServiceAccount"
     assert ("ClusterRoleBinding", "gitops-run-web-dev") in n.owned_objects("web", "dev")
+
+
+@pytest.mark.parametrize("text", [
+    "app=web", "app==web", "app!=web", "!canary", "canary", "tier in (web,api)",
+    "tier notin (a)", "a=b,c!=d", "example.com/app=x", "app.kubernetes.io/name=web-1", "a=",
+    " a = b ", "x>5", "a in (b, c),d", ""])
+def test_validate_selector_accepts_what_the_api_server_parses(text):
+    assert n.validate_selector(text) == text
+
+
+@pytest.mark.parametrize("text", [
+    "===", "tier in (web", "a b=c", "a=b,", "a=b c", "a=-x", "=x", "a in b", "a==b==c",
+    "a" * 64 + "=b", "a=" + "b" * 64])
+def test_validate_selector_refuses_before_any_request(text):
+    with pytest.raises(UsageError, match=r"invalid label selector .* for -l: .*e\.g\. -l app=web"):
+        n.validate_selector(text)

@@ -31,6 +31,14 @@ def test_applied_path_limits_what_is_checked():
     check({"docker-compose.yml": [COMPOSE], "k8s/cm.yaml": [CM]}, path="k8s")
 
 
+def test_a_chart_is_left_to_helm_controller():
+    chart = {"Chart.yaml": [{"apiVersion": "v2", "name": "web", "version": "0.1.0"}],
+             "values.yaml": [{"replicas": 1}]}
+    with pytest.raises(Problem):
+        check(chart)
+    preflight.check(chart, set(chart) | {"templates/cm.yaml"}, "", chart=True)
+
+
 def test_generate_name_is_not_enough():
     gen = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"generateName": "run-"}}
     with pytest.raises(Problem, match=r"job.yaml .*no metadata.name \(generateName is not"):

@@ -65,14 +65,14 @@ def test_one_record_per_session_sorted():
 
 def test_complete_session(records):
     assert records["dev", "web"] == {
-        "name": "web", "namespace": "dev",
+        "name": "web", "namespace": "dev", "kind": "Kustomization",
         "source": "/src/web", "path": None, "targetNamespace": "dev",
         "host": "laptop", "user": "ana",
         "created": "2026-11-24T10:00:00Z",          # the Service, the earliest
         "lastSync": "2026-11-24T11:00:00Z", "revision": REV, "files": 12, "bytes": 3456,
         "ready": "True", "status": "Applied revision: " + REV,
         "bucketPod": "gitops-run-web-old",          # Ready beats newer-but-not-Ready
-        "objectsApplied": 3, "decrypts": False,
+        "objectsApplied": 3, "decrypts": False, "forwards": [],
     }
 
 
@@ -96,6 +96,18 @@ def test_half_created_session(records):
     assert r["status"].startswith("incomplete")
     assert "up" in r["status"] and "down" in r["status"]
     assert r["revision"] is None and r["objectsApplied"] is None and r["bucketPod"] is None
+    assert r["kind"] is None
+
+
+def test_chart_session_reads_its_helm_release():
+    objs = {"HelmRelease": [
+        {"metadata": meta("chart", "dev", "2026-11-24T10:00:05Z", annotations=static("/src/c")),
+         "status": {"conditions": [{"type": "Ready", "status": "True",
+                                    "message": "Helm install succeeded"}],
+                    "inventory": {"entries": [{"id": "a"}, {"id": "b"}]}}}]}
+    [r] = catalog.sessions(objs)
+    assert (r["kind"], r["source"], r["ready"]) == ("HelmRelease", "/src/c", "True")
+    assert r["status"] == "Helm install succeeded" and r["objectsApplied"] == 2
 
 
 def test_foreign_names_and_unlabelled_objects_are_not_sessions():

@@ -1,0 +1,115 @@
+"""core.forwards: kubectl's port-forward syntax, and the pods and ports behind a target."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kubectl_gitops_run.core import forwards as fw
+from kubectl_gitops_run.errors import UsageError
+
+
+def test_parse_kubectl_syntax():
+    assert fw.parse("svc/web 8080:80") == [fw.Spec(None, "Service", "web", 8080, 80)]
+    assert fw.parse("dev/deploy/api :http") == [fw.Spec("dev", "Deployment", "api", 0, "http")]
+    assert fw.parse("pod/p 9000") == [fw.Spec(None, "Pod", "p", 9000, 9000)]
+    assert fw.parse("sts/db=5432:5432")[0].kind == "StatefulSet"
+    two = fw.parse("service/web 8080:80 :http")
+    assert [(s.local, s.remote) for s in two] == [(8080, 80), (0, "http")]
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("job/x 80", "unknown type 'job'"),
+    ("web 80", "malformed"),
+    ("svc/web", "malformed"),
+    ("svc/ 80", "malformed"),
+    ("svc/web 80:", "malformed"),
+    ("svc/web 1:2:3", "malformed"),
+    ("svc/web 80:80", "privileged"),
+    ("svc/web 70000:80", "invalid local port"),
+    ("svc/web 8080:0", "invalid remote port"),
+    ("svc/Web 8080:80", "not a Kubernetes name"),
+    ("svc/web 8080:HTTP", "malformed remote port"),
+    ("svc/web 8080:80 8080:81", "given to two"),
+])
+def test_bad_specs_are_one_line_usage_errors(spec, words):
+    with pytest.raises(UsageError) as e:
+        fw.parse(spec)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_forward_verb_arguments():
+    assert fw.split_args(["web", "svc/web", "8080:80", "deploy/api", ":http"]) == \
+        ("web", [("svc/web", ["8080:80"]), ("deploy/api", [":http"])])
+    assert fw.split_args(["svc/web", "8080:80"]) == (None, [("svc/web", ["8080:80"])])
+    with pytest.raises(UsageError):
+        fw.split_args(["web", "svc/web"])
+
+
+def obj(kind, name, uid, owners=(), **extra):
+    meta = {"name": name, "uid": uid, "creationTimestamp": extra.pop("created", "2026-01-01T00:00:00Z"),
+            "ownerReferences": [{"uid": o} for o in owners]}
+    return {"kind": kind, "metadata": meta, **extra}
+
+
+def pod(name, uid, owners=(), ready=True, ports=(), created="2026-01-01T00:00:00Z", waiting=None):
+    status = {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]}
+    if waiting:
+        status["containerStatuses"] = [{"state": {"waiting": {"reason": waiting}}}]
+    spec = {"containers": [{"ports": [{"name": n, "containerPort": p} for n, p in ports]}]}
+    return obj("Pod", name, uid, owners, spec=spec, status=status, created=created)
+
+
+def test_deployment_pods_through_the_replicasets_it_owns():
+    deploy = obj("Deployment", "web", "d1")
+    rs_new, rs_other = obj("ReplicaSet", "web-2", "r2", ["d1"]), obj("ReplicaSet", "x", "r9", ["d9"])
+    mine, stranger = pod("web-2-a", "p1", ["r2"]), pod("x-a", "p2", ["r9"])
+    assert fw.pods_behind("Deployment", deploy, [mine, stranger], [rs_new, rs_other]) == [mine]
+    sts = obj("StatefulSet", "db", "s1")
+    assert fw.pods_behind("StatefulSet", sts, [pod("db-0", "p3", ["s1"]), mine], []) == \
+        [pod("db-0", "p3", ["s1"])]
+    assert fw.pods_behind("Pod", obj("Pod", "x-a", "p2"), [mine, stranger], []) == [stranger]
+
+
+def test_selectors_are_the_targets_own():
+    svc = {"spec": {"selector": {"app": "web", "tier": "fe"}}}
+    assert fw.target_selector("Service", svc) == "app=web,tier=fe"
+    deploy = {"spec": {"selector": {"matchLabels": {"app": "web"}, "matchExpressions": [
+        {"key": "env", "operator": "In", "values": ["a", "b"]},
+        {"key": "gone", "operator": "DoesNotExist"}]}}}
+    assert fw.target_selector("Deployment", deploy) == "app=web,env in (a,b),!gone"
+    assert fw.target_selector("Service", {"spec": {}}) is None
+
+
+def test_service_port_to_target_port():
+    svc = {"metadata": {"name": "web"}, "spec": {"ports": [
+        {"name": "http", "port": 80, "targetPort": "http"}, {"name": "m", "port": 9090}]}}
+    assert fw.service_target_port(svc, 80) == "http"
+    assert fw.service_target_port(svc, "http") == "http"
+    assert fw.service_target_port(svc, "m") == 9090
+    with pytest.raises(UsageError, match="no port 81.*http:80, m:9090"):
+        fw.service_target_port(svc, 81)
+
+
+def test_choose_a_ready_pod_and_its_named_port():
+    old = pod("a", "1", ports=[("http", 8080)], created="2026-01-01T00:00:00Z")
+    new = pod("b", "2", ports=[("http", 8081)], created="2026-01-02T00:00:00Z")
+    assert fw.choose([old, new], "http") == fw.Choice("b", 8081, "")
+    assert fw.choose([old], 9000) == ("a", 9000, "")
+    crash = pod("c", "3", ready=False, waiting="CrashLoopBackOff")
+    assert fw.choose([crash], 80) == (None, None, "CrashLoopBackOff")
+    assert fw.choose([], 80).reason == "no pods"
+    assert "no port named 'web'" in fw.choose([old], "web").reason
+
+
+def test_inventory_and_records():
+    from kubectl_gitops_run.core.inventory import Ref
+    refs = [Ref("dev", "web", "", "v1", "Service")]
+    assert fw.in_inventory(fw.parse("svc/web 8080:80")[0], "dev", refs)
+    assert not fw.in_inventory(fw.parse("deploy/web 8080:80")[0], "dev", refs)
+    assert not fw.in_inventory(fw.parse("other/svc/web 8080:80")[0], "dev", refs)
+    rows = [{"url": "http://127.0.0.1:8080", "target": "svc/web:80", "state": "ready"}]
+    annotations = {"kubectl-gitops-run.io/forwards.ab": fw.record(rows), "x": "y",
+                   "kubectl-gitops-run.io/forwards.cd": "not json"}
+    assert fw.read_records(annotations, "kubectl-gitops-run.io/forwards") == rows
+    assert json.loads(fw.record(rows)) == rows

@@ -1,0 +1,117 @@
+"""What the ui page shows, from watched objects (core/ui.py)."""
+from __future__ import annotations
+
+import json
+
+from kubectl_gitops_run.core import history, ui
+
+from .objects import meta, pod, static
+
+NS, T0 = "dev", "2026-12-02T10:00:00Z"
+REV = "sha256:" + "cd" * 32
+INVENTORY = {"entries": [{"id": "dev_web_apps_Deployment", "v": "v1"},
+                         {"id": "dev_cfg__ConfigMap", "v": "v1"},
+                         {"id": "dev_creds__Secret", "v": "v1"}]}
+
+
+def ks(ready="True", message="Applied revision", reconciling=None, inventory=INVENTORY):
+    conditions = [{"type": "Ready", "status": ready, "reason": "X", "message": message}]
+    if reconciling:
+        conditions.append({"type": "Reconciling", "status": "True", "reason": reconciling})
+    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": meta("web", NS, T0, annotations=static("/src/web"), generation=1),
+            "spec": {}, "status": {"observedGeneration": 1, "conditions": conditions,
+                                   "inventory": inventory, "lastAppliedRevision": REV}}
+
+
+def deployment(ready=1):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": NS, "generation": 1},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                       "readyReplicas": ready, "availableReplicas": ready}}
+
+
+def crashing_pod():
+    return {"kind": "Pod", "metadata": {"name": "web-1", "namespace": NS, "labels": {"app": "web"}},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "app", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+
+
+def world(*objs, watched=None):
+    by_kind: dict = {}
+    for o in objs:
+        key = (ui.group_of(o.get("apiVersion", "v1")), o["kind"])
+        by_kind.setdefault(key, {})[(o["metadata"].get("namespace", ""), o["metadata"]["name"])] = o
+    return ui.World(by_kind, watched)
+
+
+def bucket_pod(ready=True):
+    p = pod("web", NS, "gitops-run-web-1", T0, ready)
+    p["kind"] = "Pod"
+    p["metadata"]["labels"]["app.kubernetes.io/component"] = "bucket-server"
+    return p
+
+
+def synced(error=None, when=T0):
+    return history.sync_event(NS, "web", now=when, who="ana@laptop", bucket_uid=None,
+                              counts=(1, 0, 0), revision=REV, error=error)
+
+
+def test_list_row_has_ls_fields_health_and_markers():
+    w = world(ks(), deployment(), bucket_pod(), {"kind": "ConfigMap", "metadata": {
+        "name": "cfg", "namespace": NS}}, synced(), synced("boom", "2026-12-02T10:01:00Z"))
+    doc = ui.session_list(w)
+    (row,) = doc["sessions"]
+    assert row["name"] == "web" and row["source"] == "/src/web" and row["ready"] == "True"
+    assert row["health"]["status"] == "Current"
+    assert row["lastSyncFailed"] is True and row["bucketReady"] is True
+    assert doc["namespaces"] == [NS]
+
+
+def test_health_is_the_worst_of_flux_and_the_inventory():
+    assert ui.session_list(world(ks(), deployment(ready=0)))["sessions"][0]["health"] == \
+        {"status": "InProgress", "reason": "0/1 replicas ready"}
+    failed = ks("False", "Deployment/dev/web dry-run failed", reconciling="ProgressingWithRetry")
+    assert ui.session_list(world(failed))["sessions"][0]["health"] == \
+        {"status": "Failed", "reason": "Deployment/dev/web dry-run failed"}
+    trying = ks("False", "x", reconciling="Progressing")
+    assert ui.session_list(world(trying))["sessions"][0]["health"]["status"] == "InProgress"
+
+
+def test_a_missing_bucket_pod_is_marked():
+    row = ui.session_list(world(ks(), bucket_pod(ready=False)))["sessions"][0]
+    assert row["bucketReady"] is False
+
+
+def test_detail_shows_inventory_pods_history_and_events():
+    warn = {"kind": "Event", "metadata": {"name": "e1", "namespace": NS}, "type": "Warning",
+            "reason": "BackOff", "message": "restarting", "lastTimestamp": "2026-12-02T10:02:00Z",
+            "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": NS}}
+    w = world(ks(), deployment(0), crashing_pod(), bucket_pod(), synced(), warn,
+              watched={("apps", "Deployment"), ("", "Pod"), ("", "Event")})
+    doc = ui.session_detail(w, NS, "web")
+    assert doc["found"] and doc["session"]["name"] == "web"
+    kinds = {i["kind"]: i for i in doc["inventory"]}
+    assert kinds["Deployment"]["pods"][0]["waitingReason"] == "CrashLoopBackOff"
+    assert kinds["ConfigMap"]["health"]["status"] == "Current"   # ConfigMaps: at once
+    assert kinds["Secret"]["health"]["status"] == "Current"      # never read, applied by Flux
+    assert [e["reason"] for e in doc["events"]][:2] == ["BackOff", "Synced"]
+    assert doc["history"][0]["added"] == 1
+    assert doc["conditions"]["Kustomization"][0]["message"] == "Applied revision"
+    assert doc["revisions"]["applied"] == REV
+
+
+def test_a_gone_session_is_not_found():
+    assert ui.session_detail(world(), NS, "web")["found"] is False
+
+
+def test_redact_drops_secret_data_and_last_applied():
+    secret = {"kind": "Secret", "data": {"secretkey": "c2VjcmV0"}, "stringData": {"k": "v"},
+              "metadata": {"name": "s", "managedFields": [{}], "annotations": {
+                  ui.LAST_APPLIED: '{"data": {"secretkey": "c2VjcmV0"}}', "keep": "me"}}}
+    text = json.dumps(ui.redact(secret))
+    assert "c2VjcmV0" not in text and '"v"' not in text and "managedFields" not in text
+    assert "keep" in text
+    cm = {"kind": "ConfigMap", "data": {"a": "b"}, "metadata": {"name": "c"}}
+    assert ui.redact(cm)["data"] == {"a": "b"}
