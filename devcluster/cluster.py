@@ -334,6 +334,8 @@ class Cluster:
     def _start_kwok(self) -> None:
         p = self.state.ports
         self.kubectl("apply", "--server-side", "-f", str(self.share / "kwok-crds"))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                     "-f", str(self.share / "kwok-crds"))
         config = self._stage_config()
         self._spawn("kwok", [
             str(self.bin / "kwok"), f"--kubeconfig={self.state.kubeconfig}",
@@ -364,6 +366,9 @@ class Cluster:
     def _start_flux(self) -> None:
         p = self.state.ports
         self.kubectl("apply", "--server-side", "-f", str(self.share / "crds"))
+        # a controller that starts before its kinds are served exits at once
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                     "-f", str(self.share / "crds"))
         self.kubectl("create", "namespace", "flux-system", check=False)
         env = dict(os.environ, KUBECONFIG=str(self.state.kubeconfig), RUNTIME_NAMESPACE="flux-system")
         # Bucket endpoints name in-cluster Services: source-controller reaches
