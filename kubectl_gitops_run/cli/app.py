@@ -211,7 +211,8 @@ Examples:
 @click.option("--decryption-key", type=click.Path(exists=True, dir_okay=False),
               help="An age key file: Flux decrypts the SOPS-encrypted manifests with it (kept "
               "in a Secret of the session, never uploaded).")
-@click.option("--values", "values", multiple=True, metavar="FILE", help="For a Helm chart: a "
+@click.option("--values", "values", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="For a Helm chart: a "
               "values file in the chart or DIR, merged over the chart's values.yaml "
               "(repeatable; later ones win).")
 @click.option("--release-name", default="", help="For a Helm chart: the Helm release's name "

@@ -39,7 +39,7 @@ def plan(kube: Kube, name: str, keep_workloads: bool = False) -> Removal:
     """Read what `down` would remove, changing nothing."""
     ns, removal = kube.namespace, Removal()
     for kind, own_name in naming.owned_objects(name, ns):
-        obj = _get_if_allowed(kube, kind, own_name, ns)
+        obj = get_if_allowed(kube, kind, own_name, ns)
         if obj is not None and naming.owns(obj, name):
             removal.objects.append({**obj, "kind": kind})
     ks = next((o for o in removal.objects if o["kind"] == "Kustomization"), None)
@@ -48,13 +48,14 @@ def plan(kube: Kube, name: str, keep_workloads: bool = False) -> Removal:
     return removal
 
 
-def _get_if_allowed(kube: Kube, kind: str, name: str, ns: str) -> dict | None:
+def get_if_allowed(kube: Kube, kind: str, name: str, ns: str) -> dict | None:
     """A user who may not read cluster-scoped objects could not have made the
-    session's ClusterRoleBinding either: it is not there to remove."""
+    session's ClusterRoleBinding either: it is not there to remove. Nor its
+    HelmRelease, for a user whose Role leaves out helm-controller's API."""
     try:
         return kube.get(kind, name, ns)
     except ApiError as e:
-        if e.status == 403 and not KINDS[kind][2]:
+        if e.status == 403 and (not KINDS[kind][2] or kind == "HelmRelease"):
             return None
         raise
 

@@ -179,20 +179,20 @@ class Syncer:
                 self.report.uploading(done[0], len(keys), done[1], total)
 
         # Workers take the keys one at a time: a future per file would hold about
-        # 1 KB each (10 MB for 10,000 files), and keep uploading after a failure.
-        todo, taking, failed = iter(keys), threading.Lock(), threading.Event()
+        # 1 KB each (10 MB for 10,000 files). A failed file does not stop the
+        # others: what lands now need not be sent again when the sync retries.
+        todo, taking, failures = iter(keys), threading.Lock(), []
 
         def work() -> None:
-            while not failed.is_set():
+            while True:
                 with taking:
                     key = next(todo, None)
                 if key is None:
                     return
                 try:
                     put(key)
-                except BaseException:
-                    failed.set()
-                    raise
+                except Exception as e:      # noqa: BLE001 - raised below, once all ran
+                    failures.append(e)
 
         try:
             workers = min(UPLOAD_WORKERS, len(keys))
@@ -201,6 +201,8 @@ class Syncer:
                     future.result()
         finally:
             self.report.uploaded()
+        if failures:
+            raise failures[0]
 
     def _await_spec_seen(self, bucket: dict | None) -> dict | None:
         """Wait until source-controller works from the Bucket's current spec, so

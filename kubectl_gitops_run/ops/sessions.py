@@ -7,7 +7,11 @@ from ..adapters.kube import Kube
 from ..core import naming, sessions
 from ..errors import ApiError, UserError
 
-LISTED_KINDS = ("Kustomization", "HelmRelease", "Bucket", "Deployment", "Service")
+LISTED_KINDS = ("Kustomization", "Bucket", "Deployment", "Service")
+# Listed if the user may: many may not list Secrets (a session cut off right
+# after its Secret has nothing else to show), and a Role may leave out
+# helm-controller's API (its user has no chart sessions then).
+MAY_LIST = (("HelmRelease", False), ("Secret", True))     # (kind, metadata only)
 
 
 def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None) -> list[dict]:
@@ -15,11 +19,12 @@ def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None
     sel = naming.selector(extra=selector)
     objects = {kind: kube.list(kind, namespace, sel) for kind in LISTED_KINDS}
     objects["Pod"] = kube.list("Pod", namespace, naming.bucket_pods_selector(extra=selector))
-    try:    # a session cut off right after its Secret has nothing else to show
-        objects["Secret"] = kube.list("Secret", namespace, sel, metadata_only=True)
-    except ApiError as e:
-        if e.status != 403:     # many users may not list Secrets: not a reason to fail
-            raise
+    for kind, metadata_only in MAY_LIST:
+        try:
+            objects[kind] = kube.list(kind, namespace, sel, metadata_only=metadata_only)
+        except ApiError as e:
+            if e.status != 403:     # not a reason to fail
+                raise
     return sessions.sessions(objects)
 
 

@@ -19,7 +19,7 @@ from ..core import flux, helm, manifests, naming, rbac
 from ..core.contexts import is_local
 from ..core.snapshot import Snapshot, short_revision
 from ..errors import ApiError, UsageError, UserError
-from .down import wait_gone
+from .down import get_if_allowed, wait_gone
 from .options import Options
 from .publish import Result, Syncer
 from .snapshots import scanner
@@ -134,7 +134,11 @@ def _values_key(source: str, path: str, given: str) -> str:
     for base in (os.path.join(top, path), top, os.getcwd()):
         candidate = os.path.join(base, given)
         if os.path.isfile(candidate):
-            return helm.values_key(os.path.relpath(os.path.realpath(candidate), top), given)
+            try:
+                relative = os.path.relpath(os.path.realpath(candidate), top)
+            except ValueError:      # on another drive (Windows)
+                relative = ".."
+            return helm.values_key(relative, given)
     raise UsageError(f"--values {given}: no such file in the chart, in {source} or here")
 
 
@@ -142,7 +146,7 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
     """Create or repair the credentials, the bucket server and (if it exists)
     the Bucket, keeping the credentials, the pod key and the slot Flux reads."""
     ns, obj_name = spec.namespace, naming.object_name(spec.name)
-    existing = [_mine_or_absent(kube.get(kind, obj_name, ns), spec.name)
+    existing = [_mine_or_absent(get_if_allowed(kube, kind, obj_name, ns), spec.name)
                 for kind in BUCKET_SERVER_KINDS]
     if not force:
         check_owner(spec.name, ns, existing, spec.source, spec.host)
@@ -228,7 +232,7 @@ def _remove_other_deployer(kube: Kube, spec: manifests.Spec, kind: str, timeout:
     uninstalled) before the new one applies the same objects."""
     other = helm.KUSTOMIZATION if kind == helm.HELM_RELEASE else helm.HELM_RELEASE
     obj_name = naming.object_name(spec.name)
-    old = kube.get(other, obj_name, spec.namespace)
+    old = get_if_allowed(kube, other, obj_name, spec.namespace)
     if naming.owns(old, spec.name):
         kube.delete(other, obj_name, spec.namespace, uid=old["metadata"]["uid"])
         wait_gone(kube, other, obj_name, spec.namespace, old["metadata"]["uid"], timeout)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import yaml
+
 from tests.e2e.test_plugin import failed, get, ok, wait_for
 
 CHART = {
@@ -55,7 +57,7 @@ def test_chart_with_prod_values_installs_upgrades_and_uninstalls(cluster, kubect
     chart = write(tmp_path / "web", CHART)
     res = ok(cluster, "up", str(chart), "-n", namespace, "--values", "values-prod.yaml")
     assert f"session web ready in namespace {namespace}" in res.stdout
-    assert "applied 1 objects" in res.stdout
+    assert "applied 1 object" in res.stdout
     # values.yaml first, then values-prod.yaml: prod wins where it says something
     assert configmap(kubectl, "web-hello", namespace) == {"message": "prod", "color": "none"}
     release = get(kubectl, "helmrelease", "gitops-run-web", namespace)
@@ -173,3 +175,30 @@ def test_a_directory_that_becomes_a_chart_changes_kind(cluster, kubectl, namespa
     assert "session app removed (HelmRelease," in res.stdout
     assert configmap(kubectl, "app-hello", namespace) == {"message": "one", "color": "none"}
     assert get(kubectl, "helmchart", f"{namespace}-gitops-run-app", namespace) is None
+
+
+def test_a_chart_with_exactly_the_published_role(cluster, kubectl, namespace, tmp_path):
+    """Helm keeps its release records in Secrets and updates them on every
+    upgrade: the published Role (docs/rbac-role.yaml) is enough for a chart
+    (of a Service: the Role has no ConfigMaps)."""
+    from tests.e2e.test_rbac import ROLE, user_kubeconfig
+    kc = str(user_kubeconfig(cluster, kubectl, namespace, tmp_path,
+                             yaml.safe_load(ROLE.read_text())))
+    chart = write(tmp_path / "site", {
+        "Chart.yaml": CHART["Chart.yaml"], "values.yaml": "message: one\n",
+        "templates/service.yaml": (
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-web\n"
+            "  annotations:\n    message: {{ .Values.message | quote }}\n"
+            "spec:\n  ports: [{port: 80}]\n  selector: {app: web}\n")})
+
+    def message():
+        return get(kubectl, "service", "site-web", namespace)["metadata"]["annotations"][
+            "message"]
+    ok(cluster, "up", str(chart), "--kubeconfig", kc)
+    assert message() == "one"
+    (chart / "values.yaml").write_text("message: two\n")
+    ok(cluster, "sync", "site", "--kubeconfig", kc)
+    assert message() == "two"
+    assert "HelmRelease" in ok(cluster, "ls", "-o", "wide", "--kubeconfig", kc).stdout
+    ok(cluster, "down", "site", "--kubeconfig", kc)
+    assert get(kubectl, "service", "site-web", namespace) is None

@@ -292,6 +292,24 @@ def test_path_outside_dir_is_a_usage_error(capsys, monkeypatch, tmp_path, path):
     assert "must be a directory inside DIR" in one_error_line(err)
 
 
+@pytest.mark.parametrize("extra, what", [
+    (["--values", "../outside.yaml"], "--values ../outside.yaml: not a file inside DIR"),
+    (["--values", "missing.yaml"], "--values missing.yaml: no such file"),
+    (["--release-name", "Bad_Name"], "invalid --release-name 'Bad_Name'"),
+])
+def test_chart_options_are_checked_before_any_request(capsys, monkeypatch, tmp_path, extra,
+                                                      what):
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text("a: {{ .b }}: c\n")      # not YAML
+    (tmp_path / "outside.yaml").write_text("a: 1\n")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))    # a request would say so
+    code, _, err = run(capsys, "up", str(chart), *extra)
+    assert code == 2
+    assert what in one_error_line(err)
+
+
 def test_ui_help_does_not_load_the_page_or_its_server():
     code = ("import sys; from kubectl_gitops_run.cli import main; rc = main(['ui', '--help']); "
             "assert rc == 0; loaded = [m for m in ('kubectl_gitops_run.cli.ui', "
