@@ -19,7 +19,9 @@ from .waiting import until_list
 log = logging.getLogger(__name__)
 
 # pauses between looks at the bucket server through a new tunnel: 6 looks, 6.2 s
-CONNECT_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2)
+# about 20 s in all: a loaded machine or a flaky tunnel needs that long, as
+# the old 30 s poll allowed; a pod that answers costs one try
+CONNECT_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 3.2, 3.2, 3.2, 3.2)
 
 
 class BucketServer:
@@ -121,8 +123,8 @@ class BucketServer:
         self._forward = PortForward(self.kube, self.namespace, self.pod, S3_PORT)
         self._forward.start()
         self._s3 = S3(self._forward.url, creds["accesskey"], creds["secretkey"])
-        # The pod is Ready, so its probe saw MinIO answer: a few tries cover a
-        # tunnel that is slow to open; more would only hide a real failure.
+        # The pod is Ready, so its probe saw MinIO answer: the tries cover a
+        # tunnel that is slow to open or dropped.
         for pause in (*CONNECT_BACKOFF, None):
             if self._s3.ready():
                 return
