@@ -402,7 +402,10 @@ def forward(args, kubeconfig, context, namespace):
     forwards.check_unique(specs)
     kube = _connect(kubeconfig, context, namespace)
     name = ops.resolve(kube, name, os.getcwd())["name"]
-    _with_forwards(_forwarding(kube, name, specs), _until_interrupted)
+    try:
+        _with_forwards(_forwarding(kube, name, specs), _until_interrupted)
+    except KeyboardInterrupt:       # Ctrl-C is how a forward ends, even while it starts
+        return
 
 
 def _until_interrupted() -> None:
