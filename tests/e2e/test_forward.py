@@ -83,6 +83,7 @@ def forwards_listed(cluster, namespace) -> list:
     return json.loads(out)["items"][0]["forwards"]
 
 
+@pytest.mark.flaky(reruns=1)     # timing on a loaded machine: a second failure is real
 def test_forward_follows_the_pods_across_syncs(cluster, kubectl, namespace, app):
     port = free_port()
     loop = Loop(cluster, "-v", "up", str(app), "-n", namespace, "--name", "web", "--watch",
