@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ import pytest
 
 from devcluster import build
 from devcluster.cluster import CONTEXT, Cluster
+
+# A suite started in the background of a non-interactive shell inherits SIGINT
+# ignored, and so would every plugin it starts: its Ctrl-C tests could not
+# pass. Restore the default so that children start with it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass
