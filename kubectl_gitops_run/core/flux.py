@@ -43,9 +43,15 @@ def ready(obj: dict | None) -> str | None:
     return c.get("status") if c else None
 
 
+# kustomize-controller builds in a temporary directory, and its messages name
+# it: people know their files by their paths in their own directory.
+_BUILD_DIR = re.compile(r"/tmp/kustomization-\d+/")
+
+
 def message(obj: dict | None) -> str:
+    """The Ready condition's message, on one line, with paths as the user knows them."""
     c = condition(obj)
-    return " ".join((c or {}).get("message", "").split())
+    return _BUILD_DIR.sub("", " ".join((c or {}).get("message", "").split()))
 
 
 def request_reconcile(now: datetime | None = None) -> tuple[str, dict]:

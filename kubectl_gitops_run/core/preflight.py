@@ -13,7 +13,6 @@ names the file and what to do (docs/architecture.md, invariant 6).
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import Iterable, Mapping
 
 from ..errors import SnapshotError
@@ -161,12 +160,3 @@ def encrypted(docs: Mapping[str, list]) -> list[str]:
     """The files with a SOPS-encrypted document (a top-level `sops:` block)."""
     return sorted(k for k, items in docs.items()
                   if any(isinstance(d, dict) and d.get("sops") for d in items))
-
-
-# kustomize-controller builds in a temporary directory; its messages name it.
-_TMP = re.compile(r"/tmp/kustomization-\d+/")
-
-
-def relative_to_user(message: str) -> str:
-    """Flux's message with paths relative to the user's directory."""
-    return _TMP.sub("", message)

@@ -306,3 +306,11 @@ def test_advice_for_rights_and_for_anything_else():
         flux.needs_more_rights(forbidden, "dev", "gitops-run-web")
     assert flux.advice("ConfigMap/dev/x invalid: data.n: must be a string", "dev", "x") == \
         "; fix the manifests and sync again"
+
+
+def test_flux_paths_are_made_relative():
+    msg = ("failed to decode Kubernetes YAML from /tmp/kustomization-4174422502/"
+           "docker-compose.images.yml: missing Resource metadata")
+    ks = {"status": {"conditions": [{"type": "Ready", "status": "False", "message": msg}]}}
+    assert flux.message(ks) == ("failed to decode Kubernetes YAML from "
+                                "docker-compose.images.yml: missing Resource metadata")

@@ -78,11 +78,3 @@ def test_generated_resources():
     keys = ["a.yaml", "b.txt", "sub/c.yml", "kz/kustomization.yaml", "kz/d.yaml", "k8s/e.yaml"]
     assert preflight.generated_resources(keys, "") == ["a.yaml", "k8s/e.yaml", "sub/c.yml"]
     assert preflight.generated_resources(keys, "k8s") == ["k8s/e.yaml"]
-
-
-def test_flux_paths_are_made_relative():
-    msg = ("failed to decode Kubernetes YAML from /tmp/kustomization-4174422502/"
-           "docker-compose.images.yml: missing Resource metadata")
-    assert preflight.relative_to_user(msg) == (
-        "failed to decode Kubernetes YAML from docker-compose.images.yml: missing Resource "
-        "metadata")
