@@ -20,6 +20,7 @@ from ..core.contexts import is_local
 from ..core.snapshot import Snapshot, short_revision
 from ..errors import ApiError, UsageError, UserError
 from .down import get_if_allowed, wait_gone
+from .history import record_sync
 from .options import Options
 from .publish import Result, Syncer
 from .snapshots import scanner
@@ -108,7 +109,12 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     spec = _apply_bucket_server(kube, spec, force)
     spec = _apply_decryption(kube, spec, decryption_key)
     _apply_applier(kube, spec)
-    result = _first_sync(kube, spec, scan_source, opts, deploy)
+    try:        # the first sync is history too, recorded as ops.sync records each one
+        result = _first_sync(kube, spec, scan_source, opts, deploy)
+    except UserError as e:
+        record_sync(kube, spec.name, error=str(e))
+        raise
+    record_sync(kube, spec.name, result)
     result.elapsed = time.monotonic() - start
     return result
 
