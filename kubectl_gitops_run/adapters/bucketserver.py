@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..core import naming
+from ..core import bucketreader, naming
 from ..core.manifests import S3_PORT, credentials_ok, decode_secret
 from ..core.pods import current_pod, from_deployment, pod_problem, pod_ready
 from ..errors import UserError, WaitTimeout
@@ -113,6 +113,22 @@ class BucketServer:
             raise UserError(f"the credentials Secret of session {self.session!r} is missing or "
                             f"broken; run `kubectl gitops-run up` to repair the session")
         return data, naming.fact(obj, "pod-key")
+
+    def admit_reader(self) -> bool:
+        """Give the bucket server Flux's read-only user (a new pod has none);
+        False for a session made before it had one (its Bucket reads as root)."""
+        obj = self.kube.get("Secret", naming.reader_secret_name(self.session), self.namespace)
+        creds = decode_secret(obj)
+        if not naming.owns(obj, self.session) or not credentials_ok(creds):
+            return False
+        answer = self.s3().admin_put(bucketreader.IMPORT_PATH, bucketreader.iam_import(creds),
+                                     "create Flux's read-only bucket user")
+        failed = bucketreader.import_failures(answer)
+        if failed:
+            raise UserError(f"the bucket server of session {self.session!r} refused Flux's "
+                            f"read-only user ({', '.join(failed)}); run `kubectl gitops-run up` "
+                            f"to repair the session")
+        return True
 
     def _connect(self) -> None:
         from .portforward import PortForward

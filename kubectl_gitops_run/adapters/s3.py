@@ -291,6 +291,10 @@ class S3:
             if e.code != "BucketAlreadyOwnedByYou":
                 raise
 
+    def admin_put(self, path: str, body: bytes, what: str) -> bytes:
+        """A PUT to MinIO's admin API (signed as S3 is, payload hashed); its answer."""
+        return self._call("PUT", self.endpoint + path, what, bucket="", data=body).content
+
     def list(self, bucket: str, cuts: Sequence[str] = ()) -> dict[str, str]:
         """Every object of the bucket, {key: etag} in key order. `cuts` (sorted
         keys, see `range_cuts`) split the listing into ranges (lo, hi] listed in

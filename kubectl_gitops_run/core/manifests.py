@@ -1,8 +1,9 @@
 """The manifests of a session's objects, and its credentials (pure).
 
-A session owns five objects (names and labels: core.naming): a Secret
-(the S3 credentials), a Deployment and a ClusterIP Service (the bucket
-server), a Flux Bucket and a Flux Kustomization. Facts that never change
+A session owns these objects (names and labels: core.naming): two Secrets
+(the root S3 credentials, and Flux's read-only ones: core.bucketreader), a
+Deployment and a ClusterIP Service (the bucket server), a Flux Bucket and a
+Flux Kustomization. Facts that never change
 (source dir, host, user, path, target namespace) are annotations on every one
 of them, so any surviving object of a half-created session still says what it
 was; facts that change with every sync (revision, files, bytes, last sync) are
@@ -19,7 +20,7 @@ import secrets
 from dataclasses import dataclass
 
 from .naming import (ANNOTATION, BUCKET_SERVER, POD_KEY_LABEL, annotations, labels, object_name,
-                     sops_secret_name)
+                     reader_secret_name, sops_secret_name)
 
 # By tag and digest: a tag can be moved, the digest (the image index) cannot.
 DEFAULT_IMAGE = ("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
@@ -94,6 +95,14 @@ def secret(spec: Spec, creds: dict) -> dict:
     """The credentials, and (as an annotation) the pod key: the plugin looks
     for bucket pods with it before it sends them anything."""
     meta = spec.meta("credentials", annotations(pod_key=spec.pod_key or None))
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
+            "stringData": creds}
+
+
+def reader_secret(spec: Spec, creds: dict) -> dict:
+    """The read-only credentials Flux's Bucket reads with (core.bucketreader)."""
+    meta = spec.meta("credentials")
+    meta["name"] = reader_secret_name(spec.name)
     return {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque",
             "stringData": creds}
 
@@ -195,11 +204,10 @@ def endpoint(spec: Spec) -> str:
 def bucket(spec: Spec, slot: str, facts: dict) -> dict:
     """The Flux Bucket, pointed at one snapshot slot; `facts` are the sync's
     annotations (revision, files, bytes, last sync)."""
-    name = object_name(spec.name)
     return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
             "metadata": spec.meta(None, facts),
             "spec": {"provider": "generic", "bucketName": slot, "endpoint": endpoint(spec),
-                     "insecure": True, "secretRef": {"name": name},
+                     "insecure": True, "secretRef": {"name": reader_secret_name(spec.name)},
                      "interval": FLUX_INTERVAL, "timeout": "60s"}}
 
 

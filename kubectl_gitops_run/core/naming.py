@@ -45,6 +45,11 @@ def sops_secret_name(session: str) -> str:
     return f"{PREFIX}{session}-sops"
 
 
+def reader_secret_name(session: str) -> str:
+    """The Secret with the credentials of Flux's read-only bucket user."""
+    return f"{PREFIX}{session}-reader"
+
+
 def cluster_binding_name(session: str, namespace: str) -> str:
     """The one cluster-scoped object of a session: the namespace is in its name."""
     return f"{PREFIX}{session}-{namespace}"
@@ -59,7 +64,7 @@ def owned_objects(session: str, namespace: str) -> list[tuple[str, str]]:
     return [("HelmRelease", name), ("Kustomization", name), ("Bucket", name),
             ("Deployment", name),
             ("Service", name), ("NetworkPolicy", name), ("Secret", name),
-            ("Secret", sops_secret_name(session)),
+            ("Secret", sops_secret_name(session)), ("Secret", reader_secret_name(session)),
             ("Lease", lease_name(session)),
             ("RoleBinding", name), ("Role", name),
             ("ClusterRoleBinding", cluster_binding_name(session, namespace)),

@@ -143,8 +143,9 @@ class Syncer:
         """Make `slot` (now holding `held`) hold exactly the snapshot, and check it."""
         local = snapshot.etags()
         try:
-            if not held:
-                s3.ensure_bucket(slot)      # a new bucket pod has none
+            if not held:    # a new bucket pod has no bucket, nor Flux's user
+                s3.ensure_bucket(slot)
+                self.server.admit_reader()
             todo = plan(local, held)
             self._upload(s3, slot, snapshot, todo.upload)
             if todo.removed:

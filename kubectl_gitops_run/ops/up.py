@@ -158,12 +158,9 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
         check_owner(spec.name, ns, existing, spec.source, spec.host)
     spec = dataclasses.replace(spec, pod_key=manifests.pod_key(existing[0])
                                or manifests.new_pod_key())
-    secret = _mine_or_absent(kube.get("Secret", obj_name, ns), spec.name)
-    creds = manifests.decode_secret(secret)
-    if not manifests.credentials_ok(creds):
-        creds = manifests.new_credentials()
+    creds = _kept_credentials(kube, spec, obj_name)
     try:
-        kube.apply(manifests.secret(spec, {k: creds[k] for k in ("accesskey", "secretkey")}))
+        kube.apply(manifests.secret(spec, creds))
     except ApiError as e:
         if e.status == 404:
             raise UserError(f"namespace {ns!r} not found; create it with `kubectl create "
@@ -172,6 +169,8 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
             raise UserError(f"namespace {ns!r} is being deleted; wait until it is gone and "
                             f"create it again, or pick another with -n") from None
         raise
+    reader = _kept_credentials(kube, spec, naming.reader_secret_name(spec.name))
+    kube.apply(manifests.reader_secret(spec, reader))
     kube.apply(manifests.deployment(spec, manifests.credentials_digest(creds)))
     kube.apply(manifests.service(spec))
     kube.apply(manifests.network_policy(spec))
@@ -184,6 +183,15 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
         kube.apply(manifests.bucket(spec, slot if slot in manifests.SLOTS else manifests.SLOTS[0],
                                     facts))
     return spec
+
+
+def _kept_credentials(kube: Kube, spec: manifests.Spec, secret_name: str) -> dict:
+    """The credentials our Secret holds, kept across repairs; new ones if none."""
+    secret = _mine_or_absent(kube.get("Secret", secret_name, spec.namespace), spec.name)
+    creds = manifests.decode_secret(secret)
+    if not manifests.credentials_ok(creds):
+        creds = manifests.new_credentials()
+    return {k: creds[k] for k in ("accesskey", "secretkey")}
 
 
 def _apply_decryption(kube: Kube, spec: manifests.Spec, key: str | None) -> manifests.Spec:
@@ -219,6 +227,7 @@ def _first_sync(kube: Kube, spec: manifests.Spec, scan_source, opts: Options,
     with BucketServer(kube, ns, name, timeout=opts.timeout) as server:
         opts.report.waiting(f"waiting for the bucket server of session {name}...")
         server.s3()
+        server.admit_reader()    # the pod may predate Flux's read-only user
         syncer = Syncer(kube, ns, name, server, timeout=opts.timeout, report=opts.report)
         with holding_lease(kube, ns, name, wait=True, timeout=opts.timeout):
             result = syncer.sync(scan_source, wait=False, spec=spec)

@@ -416,3 +416,35 @@ def test_uploading_a_big_file_keeps_memory_flat(minio, s3, bucket, tmp_path):
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) < 32 * 1024, f"peak RSS grew by {int(out.stdout)} KiB"
     assert s3.list(bucket)["huge.bin"] == digest
+
+
+def test_flux_reader_may_list_and_read_the_slots_and_nothing_more(minio, s3):
+    """Flux's user (core.bucketreader) reads the snapshot slots; it cannot
+    write, delete, make buckets or read other buckets; importing twice is fine."""
+    from kubectl_gitops_run.core import bucketreader
+    from kubectl_gitops_run.core.manifests import SLOTS, new_credentials
+    creds = new_credentials()
+    slot, other = SLOTS[0], "not-a-slot-" + secrets.token_hex(3)
+    for name in (slot, other):
+        s3.ensure_bucket(name)
+        s3.put(name, "app.yaml", b"kind: ConfigMap\n", md5(b"kind: ConfigMap\n"))
+    for _ in range(2):      # idempotent: `up` and a new pod's first sync both import
+        answer = s3.admin_put(bucketreader.IMPORT_PATH, bucketreader.iam_import(creds), "import")
+        assert bucketreader.import_failures(answer) == []
+    reader = S3(minio.url, creds["accesskey"], creds["secretkey"])
+    try:
+        assert reader.list(slot) == {"app.yaml": md5(b"kind: ConfigMap\n")}
+        refused = [lambda: reader.put(slot, "x.yaml", b"x", md5(b"x")),
+                   lambda: reader.delete(slot, ["app.yaml"]),
+                   lambda: reader.ensure_bucket("new-" + secrets.token_hex(3)),
+                   lambda: reader.list(other),
+                   lambda: reader.admin_put(bucketreader.IMPORT_PATH,
+                                            bucketreader.iam_import(new_credentials()), "import")]
+        for call in refused:
+            with pytest.raises(S3Error) as e:
+                call()
+            # a multi-delete answers 200 and refuses each object inside
+            assert e.value.status == 403 or e.value.code == "AccessDenied", e.value
+    finally:
+        reader.close()
+    assert s3.list(slot) == {"app.yaml": md5(b"kind: ConfigMap\n")}

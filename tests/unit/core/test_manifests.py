@@ -146,7 +146,8 @@ def test_bucket():
     spec = b["spec"]
     assert spec["provider"] == "generic"
     assert spec["insecure"] is True
-    assert spec["secretRef"] == {"name": "gitops-run-web"}
+    # Flux reads with its own read-only user, never with the root credentials
+    assert spec["secretRef"] == {"name": "gitops-run-web-reader"}
     assert spec["endpoint"] == "gitops-run-web.dev.svc.cluster.local:9000"
     assert spec["bucketName"] == "snapshot-b"
     assert spec["interval"]
@@ -196,6 +197,16 @@ def test_every_object_is_labelled_and_annotated():
         assert n.fact(obj, "host") == "laptop", obj["kind"]
         assert n.fact(obj, "user") == "ana", obj["kind"]
         assert n.fact(obj, "path") == ".", obj["kind"]
+
+
+def test_reader_secret_holds_only_the_reader_credentials():
+    root = {"accesskey": "AK-root", "secretkey": "SK-root"}
+    reader = {"accesskey": "AK-reader", "secretkey": "SK-reader"}
+    obj = s.reader_secret(SPEC, reader)
+    assert obj["metadata"]["name"] == "gitops-run-web-reader"
+    assert n.owns(obj, "web") and obj["stringData"] == reader
+    assert "SK-root" not in repr(obj) and "SK-root" not in repr(s.secret(SPEC, reader))
+    assert s.secret(SPEC, root)["metadata"]["name"] != obj["metadata"]["name"]
 
 
 def test_secret_value_only_in_the_secret():

@@ -181,6 +181,7 @@ def test_owned_objects_end_with_the_identity_flux_prunes_as():
     # the deployers go first: Flux prunes, helm-controller uninstalls, as the ServiceAccount
     assert kinds[:2] == ["HelmRelease", "Kustomization"] and kinds[-1] == "ServiceAccount"
     assert ("ClusterRoleBinding", "gitops-run-web-dev") in n.owned_objects("web", "dev")
+    assert ("Secret", "gitops-run-web-reader") in n.owned_objects("web", "dev")
 
 
 @pytest.mark.parametrize("text", [
