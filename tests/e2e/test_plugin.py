@@ -83,6 +83,11 @@ def test_up_sync_ls_down(cluster, kubectl, namespace, app):
     bucket = get(kubectl, "bucket", "gitops-run-hello", namespace)
     assert bucket["status"]["artifact"]["revision"] == scan(app).revision
     assert bucket["spec"]["provider"] == "generic"
+    # Flux read it as its own read-only user, not with the root credentials
+    assert bucket["spec"]["secretRef"] == {"name": "gitops-run-hello-reader"}
+    root, reader = (get(kubectl, "secret", n, namespace)["data"]
+                    for n in ("gitops-run-hello", "gitops-run-hello-reader"))
+    assert root["accesskey"] != reader["accesskey"] and root["secretkey"] != reader["secretkey"]
     ks = get(kubectl, "kustomization", "gitops-run-hello", namespace)
     assert ks["status"]["lastAppliedRevision"] == scan(app).revision
     assert ks["spec"]["prune"] is True
