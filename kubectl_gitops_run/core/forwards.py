@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from ..errors import UsageError
-from .pods import current_pod, pod_problem, pod_ready
+from .pods import brief_problem, current_pod, pod_ready
 
 # kubectl's names for the types it forwards to -> our kind
 TYPES = {"svc": "Service", "service": "Service", "services": "Service",
@@ -209,8 +210,7 @@ def choose(pods: list[dict], port: int | str) -> Choice:
     if pod is None:
         return Choice(None, None, "no pods")
     if not pod_ready(pod):
-        problem = pod_problem(pod)
-        return Choice(None, None, problem[0].split(":")[0] if problem else "not Ready")
+        return Choice(None, None, brief_problem(pod))
     number = pod_port(pod, port)
     if number is None:
         return Choice(None, None, f"pod {pod['metadata']['name']} has no port named {port!r}")
@@ -225,23 +225,66 @@ def in_inventory(spec: Spec, namespace: str, refs) -> bool:
 
 
 # -- the record on the session's Bucket, while a loop runs -------------------
+#
+# One annotation per loop, holding a JSON list of rows {url, target, state,
+# expires}. A loop killed with SIGKILL cannot remove its record, so each row
+# carries an expiry the loop renews (every RENEW s, well before TTL s run out:
+# one write per RENEW, and a missed renewal or two costs nothing); readers
+# drop rows past it, and the next loop on the session deletes such records.
+# Rows without `expires` (older plugins) are kept: nothing says they are stale.
 
 FORWARDS = "forwards"       # annotation key prefix (after naming.ANNOTATION)
+TTL = 60.0                  # seconds a record lives unless renewed
+RENEW = 20.0                # seconds between renewals
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def record(rows: list[dict]) -> str:
-    return json.dumps(rows, separators=(",", ":"), sort_keys=True)
+def expiry(now: datetime) -> str:
+    """When a record written at `now` (UTC) stops counting."""
+    return (now + timedelta(seconds=TTL)).strftime(_TIME)
 
 
-def read_records(annotations: dict, prefix: str) -> list[dict]:
-    """Every running loop's forwards, from the annotations that start with prefix."""
+def record(rows: list[dict], expires: str) -> str:
+    return json.dumps([{**r, "expires": expires} for r in rows], separators=(",", ":"),
+                      sort_keys=True)
+
+
+def expired(row: dict, now: datetime) -> bool:
+    """Is the row past its expiry? A row without one, or with one we cannot
+    read, is not (a reader must not hide a live loop's forward)."""
+    try:
+        until = datetime.strptime(str(row["expires"]), _TIME).replace(tzinfo=timezone.utc)
+    except (KeyError, ValueError):
+        return False
+    return until <= now
+
+
+def live(rows: list[dict], now: datetime) -> list[dict]:
+    """The rows of loops still running at `now` (UTC)."""
+    return [r for r in rows if not expired(r, now)]
+
+
+def _rows(value: str) -> list[dict] | None:
+    try:
+        rows = json.loads(value)
+    except ValueError:
+        return None
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else None
+
+
+def read_records(annotations: dict, prefix: str, now: datetime | None = None) -> list[dict]:
+    """Every running loop's forwards, from the annotations that start with
+    prefix; with `now`, without those expired."""
     out: list[dict] = []
     for key, value in sorted((annotations or {}).items()):
-        if key.startswith(prefix):
-            try:
-                rows = json.loads(value)
-            except ValueError:
-                continue
-            out += [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-    return out
+        rows = _rows(value) if key.startswith(prefix) else None
+        out += rows or []
+    return out if now is None else live(out, now)
 
+
+def stale(annotations: dict, prefix: str, now: datetime) -> list[str]:
+    """The record annotations whose every row has expired: a loop that was
+    killed. Unreadable or empty ones are left alone (not ours to judge)."""
+    return [key for key, value in sorted((annotations or {}).items())
+            if key.startswith(prefix) and (rows := _rows(value))
+            and all(expired(r, now) for r in rows)]

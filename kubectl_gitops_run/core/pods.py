@@ -16,14 +16,38 @@ def pod_problem(pod: dict) -> tuple[str, bool] | None:
     """(what keeps the pod from being Ready, whether it is hopeless), or None."""
     status = pod.get("status") or {}
     for cs in status.get("containerStatuses") or []:
-        waiting = (cs.get("state") or {}).get("waiting")
+        state = cs.get("state") or {}
+        waiting, ended = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason"):
             text = waiting["reason"] + (f": {waiting['message']}" if waiting.get("message") else "")
             return text, waiting["reason"] in FATAL_WAITING
+        if ended:       # between a crash and the kubelet's restart (or back-off)
+            return f"{ended.get('reason') or 'Terminated'}: {_exit(ended)}", False
     for c in status.get("conditions") or []:
         if c.get("type") == "PodScheduled" and c.get("status") == "False":
             return f"not scheduled: {c.get('message') or c.get('reason')}", False
     return (f"pod phase {status['phase']}", False) if status.get("phase") else None
+
+
+def _exit(terminated: dict | None) -> str:
+    code = (terminated or {}).get("exitCode")
+    return "" if code is None else f"exit code {code}"
+
+
+def brief_problem(pod: dict) -> str:
+    """Why the pod is not Ready in a few words, for one log line: the kubelet's
+    reason, and the exit code of a container that crashed (now or last time),
+    e.g. "CrashLoopBackOff, exit code 1"."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        state = cs.get("state") or {}
+        waiting, ended = state.get("waiting") or {}, state.get("terminated")
+        reason = waiting.get("reason") or (ended or {}).get("reason") or ("Error" if ended else "")
+        if reason:
+            code = _exit(ended or (cs.get("lastState") or {}).get("terminated"))
+            return f"{reason}, {code}" if code else reason
+    problem = pod_problem(pod)
+    running = (pod.get("status") or {}).get("phase") == "Running"
+    return problem[0].split(":")[0] if problem and not running else "not Ready"
 
 
 def current_pod(pods: list[dict]) -> dict | None:

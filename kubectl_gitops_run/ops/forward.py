@@ -5,7 +5,8 @@ afresh for every connection from the pods behind its target, which one watch
 (adapters.waiting, one per forward) keeps current. A connection to a pod that
 goes away is dropped; the listener stays. While the loop runs, the forwards
 are recorded on the session's Bucket (one annotation per loop), and removed
-when it ends.
+when it ends; each row carries an expiry the loop renews, so the record of a
+loop killed with SIGKILL stops counting (core.forwards).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import logging
 import secrets
 import threading
 import time
+from datetime import datetime, timezone
 
 from ..adapters.portforward import PortForward
 from ..adapters.waiting import until, until_list
@@ -147,7 +149,8 @@ class Forwards:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._recorded = ""
+        self._recorded = False
+        self._written = 0.0         # time.monotonic() of the last write of the record
         # one annotation per loop: two loops on one session do not overwrite each other
         self.key = f"{naming.ANNOTATION}{fw.FORWARDS}.{secrets.token_hex(3)}"
         self.items = [_Forward(kube, session, self.namespace, s, report, self._record)
@@ -169,29 +172,31 @@ class Forwards:
         return self
 
     def check(self) -> None:
-        """Each target in the session's inventory; a warning for one that exists
-        outside it, a UserError for one that does not exist."""
+        """Each target in the session's inventory (a warning for one that exists
+        outside it, a UserError for one that does not) and a Service's port
+        among its ports, before anything starts."""
         ks = self.kube.get("Kustomization", naming.object_name(self.session), self.namespace)
         refs = inventory.entries(ks)
         for item in self.items:
-            spec = item.spec
-            if fw.in_inventory(spec, self.namespace, refs):
-                continue
-            where = f"namespace {item.namespace}"
-            if self.kube.get(spec.kind, spec.name, item.namespace) is None:
+            spec, where = item.spec, f"namespace {item.namespace}"
+            inside = fw.in_inventory(spec, self.namespace, refs)
+            target = None if inside and spec.kind != "Service" else \
+                self.kube.get(spec.kind, spec.name, item.namespace)
+            if target is None and not inside:
                 raise UserError(f"{spec.target} is not in session {self.session!r}'s inventory "
                                 f"and not found in {where}; check the name, or sync first")
-            self.report.warning(f"{spec.target} in {where} is not in session "
-                                f"{self.session!r}'s inventory; forwarding to it anyway")
+            if target is not None and spec.kind == "Service":
+                fw.service_target_port(target, spec.remote)
+            if not inside:
+                self.report.warning(f"{spec.target} in {where} is not in session "
+                                    f"{self.session!r}'s inventory; forwarding to it anyway")
 
     def start(self) -> "Forwards":
         self.bind()
         for item in self.items:
-            t = threading.Thread(target=item.follow, args=(self._cancel,), daemon=True,
-                                 name=f"gitops-run forward {item.forward.url}")
-            self._threads.append(t)
-            t.start()
-        self._record()
+            self._thread(item.follow, f"gitops-run forward {item.forward.url}", self._cancel)
+        self._record(self._stale())
+        self._thread(self._renew, "gitops-run forwards record")
         return self
 
     def close(self) -> None:
@@ -200,22 +205,49 @@ class Forwards:
             item.forward.close()
         for t in self._threads:
             t.join(2)
-        if self._recorded:
-            self._write(None)
+        self._write(None)
 
-    def _record(self) -> None:
-        if self._cancel.is_set():
-            return
-        self._write(fw.record([item.row() for item in self.items]))
+    def _thread(self, target, name: str, *args) -> None:
+        t = threading.Thread(target=target, args=args, daemon=True, name=name)
+        self._threads.append(t)
+        t.start()
 
-    def _write(self, value: str | None) -> None:
-        """The record on the session's Bucket; a failure costs only the record."""
+    # -- the record on the session's Bucket (core.forwards: rows with an expiry) --
+
+    def _renew(self) -> None:
+        """Renew the record before it expires: one write per fw.RENEW s at most."""
+        while not self._cancel.wait(max(RETRY, self._written + fw.RENEW - time.monotonic())):
+            if time.monotonic() - self._written >= fw.RENEW:
+                self._record()
+
+    def _stale(self) -> dict:
+        """Records of loops that were killed (expired): deleted with our first write."""
+        try:
+            bucket = self.kube.get("Bucket", naming.object_name(self.session), self.namespace)
+        except ApiError:
+            return {}
+        notes = ((bucket or {}).get("metadata") or {}).get("annotations")
+        return {k: None for k in fw.stale(notes, naming.ANNOTATION + fw.FORWARDS, _utcnow())}
+
+    def _record(self, also: dict | None = None) -> None:
+        rows = [item.row() for item in self.items]
+        self._write(fw.record(rows, fw.expiry(_utcnow())), also)
+
+    def _write(self, value: str | None, also: dict | None = None) -> None:
+        """The record on the session's Bucket (None: removed); a failure costs
+        only the record, and its expiry then hides it."""
         with self._lock:
-            if value == (self._recorded or None):
+            if (value is None and not self._recorded) or (value and self._cancel.is_set()):
                 return
+            notes = {**(also or {}), self.key: value}
             try:
                 self.kube.patch("Bucket", naming.object_name(self.session),
-                                {"metadata": {"annotations": {self.key: value}}}, self.namespace)
-                self._recorded = value or ""
+                                {"metadata": {"annotations": notes}}, self.namespace)
             except ApiError as e:
                 log.debug("cannot record the forwards on the session: %s", e)
+                return
+            self._recorded, self._written = value is not None, time.monotonic()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)

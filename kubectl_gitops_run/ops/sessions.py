@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 
 from ..adapters.kube import Kube
-from ..core import naming, sessions
+from ..core import forwards, naming, sessions
 from ..errors import ApiError, UserError
 
 LISTED_KINDS = ("Kustomization", "Bucket", "Deployment", "Service")
@@ -25,7 +26,9 @@ def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None
         except ApiError as e:
             if e.status != 403:     # not a reason to fail
                 raise
-    return sessions.sessions(objects)
+    now = datetime.now(timezone.utc)    # a killed loop's forwards expire (core.forwards)
+    return [{**r, "forwards": forwards.live(r["forwards"], now)}
+            for r in sessions.sessions(objects)]
 
 
 def resolve(kube: Kube, name: str | None, cwd: str) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -98,6 +99,8 @@ def test_choose_a_ready_pod_and_its_named_port():
     assert fw.choose([old], 9000) == ("a", 9000, "")
     crash = pod("c", "3", ready=False, waiting="CrashLoopBackOff")
     assert fw.choose([crash], 80) == (None, None, "CrashLoopBackOff")
+    crash["status"]["containerStatuses"][0]["lastState"] = {"terminated": {"exitCode": 3}}
+    assert fw.choose([crash], 80).reason == "CrashLoopBackOff, exit code 3"
     assert fw.choose([], 80).reason == "no pods"
     assert "no port named 'web'" in fw.choose([old], "web").reason
 
@@ -109,7 +112,46 @@ def test_inventory_and_records():
     assert not fw.in_inventory(fw.parse("deploy/web 8080:80")[0], "dev", refs)
     assert not fw.in_inventory(fw.parse("other/svc/web 8080:80")[0], "dev", refs)
     rows = [{"url": "http://127.0.0.1:8080", "target": "svc/web:80", "state": "ready"}]
-    annotations = {"kubectl-gitops-run.io/forwards.ab": fw.record(rows), "x": "y",
-                   "kubectl-gitops-run.io/forwards.cd": "not json"}
-    assert fw.read_records(annotations, "kubectl-gitops-run.io/forwards") == rows
-    assert json.loads(fw.record(rows)) == rows
+    stamped = [{**rows[0], "expires": "2026-12-02T18:00:00Z"}]
+    annotations = {"kubectl-gitops-run.io/forwards.ab": fw.record(rows, "2026-12-02T18:00:00Z"),
+                   "x": "y", "kubectl-gitops-run.io/forwards.cd": "not json"}
+    assert fw.read_records(annotations, "kubectl-gitops-run.io/forwards") == stamped
+    assert json.loads(fw.record(rows, "2026-12-02T18:00:00Z")) == stamped
+
+
+PREFIX = "kubectl-gitops-run.io/forwards"
+NOON = datetime(2026, 12, 2, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def row(expires=None, url="http://127.0.0.1:8080"):
+    out = {"url": url, "target": "svc/web:80", "state": "ready"}
+    return {**out, "expires": expires} if expires else out
+
+
+def test_a_record_expires_ttl_after_it_is_written():
+    assert fw.expiry(NOON) == "2026-12-02T12:01:00Z"
+    assert fw.RENEW * 2 < fw.TTL        # a missed renewal does not hide a running loop
+    written = row(fw.expiry(NOON))
+    assert not fw.expired(written, NOON + timedelta(seconds=fw.TTL - 1))
+    assert fw.expired(written, NOON + timedelta(seconds=fw.TTL))
+    assert fw.live([written], NOON + timedelta(seconds=fw.TTL + 5)) == []
+
+
+def test_rows_without_a_readable_expiry_are_kept():
+    # written by an older plugin, or mangled: nothing says the loop is gone
+    assert fw.live([row(), row("soon")], NOON) == [row(), row("soon")]
+
+
+def test_readers_drop_expired_rows():
+    notes = {f"{PREFIX}.aa": fw.record([row(url="http://a")], "2026-12-02T11:59:59Z"),
+             f"{PREFIX}.bb": fw.record([row(url="http://b")], "2026-12-02T12:00:30Z")}
+    assert [r["url"] for r in fw.read_records(notes, PREFIX)] == ["http://a", "http://b"]
+    assert [r["url"] for r in fw.read_records(notes, PREFIX, NOON)] == ["http://b"]
+
+
+def test_stale_records_are_those_of_killed_loops():
+    notes = {f"{PREFIX}.dead": fw.record([row(), row()], "2026-12-02T11:00:00Z"),
+             f"{PREFIX}.alive": fw.record([row()], "2026-12-02T12:00:30Z"),
+             f"{PREFIX}.old": json.dumps([row()]),        # no expiry: left alone
+             f"{PREFIX}.junk": "not json", f"{PREFIX}.empty": "[]", "other": "[]"}
+    assert fw.stale(notes, PREFIX, NOON) == [f"{PREFIX}.dead"]

@@ -1,7 +1,8 @@
 """Pods: Ready or not, why not, and which one to talk to."""
 from __future__ import annotations
 
-from kubectl_gitops_run.core.pods import current_pod, from_deployment, pod_problem, pod_ready
+from kubectl_gitops_run.core.pods import (brief_problem, current_pod, from_deployment, pod_problem,
+                                          pod_ready)
 
 from .objects import pod
 
@@ -73,3 +74,30 @@ def test_from_deployment_needs_our_replicaset_as_controller():
     assert not from_deployment(owned("ReplicaSet", "gitops-run-web-6f7c", False), "gitops-run-web")
     assert not from_deployment(owned("StatefulSet", "gitops-run-web-0"), "gitops-run-web")
     assert not from_deployment({"metadata": {}}, "gitops-run-web")     # a bare, planted pod
+
+
+def crashed(state, last=None):
+    cs = {"name": "web", "ready": False, "state": state, "restartCount": 1}
+    if last:
+        cs["lastState"] = {"terminated": last}
+    return {"metadata": {"name": "p"}, "status": {"phase": "Running", "containerStatuses": [cs]}}
+
+
+def test_a_crashed_container_as_a_kubelet_reports_it():
+    # back-off between restarts: the reason, and how the last run ended
+    backoff = crashed({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+                      {"exitCode": 1, "reason": "Error"})
+    assert brief_problem(backoff) == "CrashLoopBackOff, exit code 1"
+    assert pod_problem(backoff) == ("CrashLoopBackOff: back-off 10s", True)
+    # just exited, not restarted yet
+    ended = crashed({"terminated": {"exitCode": 2, "reason": "Error"}})
+    assert brief_problem(ended) == "Error, exit code 2"
+    assert pod_problem(ended) == ("Error: exit code 2", False)
+    assert brief_problem(crashed({"terminated": {"exitCode": 137}})) == "Error, exit code 137"
+
+
+def test_brief_problem_without_a_crash():
+    assert brief_problem(waiting("ContainerCreating")) == "ContainerCreating"
+    assert brief_problem(crashed({"running": {}})) == "not Ready"
+    assert brief_problem({"status": {"phase": "Pending"}}) == "pod phase Pending"
+    assert brief_problem({}) == "not Ready"
