@@ -158,8 +158,10 @@ def sessions_table(sessions: list[dict], *, wide: bool = False, all_namespaces: 
 
 
 def forwards_cell(rows: list[dict] | None) -> str:
-    """The FORWARDS column: `URL->TARGET` of each forward of a running loop."""
-    return ",".join(f"{r.get('url')}->{r.get('target')}" for r in rows or [])
+    """The FORWARDS column: `URL->TARGET(STATE)` of each forward of a running
+    loop; STATE is `ready` or `waiting` (-o json has the reason)."""
+    return ",".join(f"{r.get('url')}->{r.get('target')}({str(r.get('state')).split(':')[0]})"
+                    for r in rows or [])
 
 
 def forward_line(url: str, target: str) -> str:
