@@ -33,7 +33,7 @@ class UiServer:
 
     def __init__(self, app, static: dict[str, bytes], port: int = 0):
         self.app, self.static = app, static
-        self.token, self.cookie = webauth.new_secret(), webauth.new_secret()
+        self.login, self.cookie = webauth.LoginToken(), webauth.new_secret()
         self.closing = threading.Event()
         self.httpd = ThreadingHTTPServer((LOOPBACK, port), _Handler)
         self.httpd.daemon_threads = True        # open event streams never block exit
@@ -44,6 +44,10 @@ class UiServer:
     @property
     def address(self) -> tuple[str, int]:
         return self.httpd.server_address[:2]
+
+    @property
+    def token(self) -> str:
+        return self.login.value
 
     @property
     def url(self) -> str:
@@ -100,19 +104,27 @@ class _Handler(BaseHTTPRequestHandler):
     # -- the rules -----------------------------------------------------------
 
     def _admitted(self, url) -> bool:
-        """Host, then the token (traded for the cookie), then the cookie."""
+        """Host, then the token (traded once for the cookie), then the cookie."""
         if not webauth.host_ok(self.headers.get("Host"), self.ui.port):
             self._json(403, {"error": "unknown Host: open the URL that `ui` printed"})
             return False
-        token = parse_qs(url.query).get("token", [None])[0]
-        if token is not None and self.command == "GET" and webauth.same(token, self.ui.token):
-            # the token leaves the address bar (and history) at once
-            self._send(303, b"", "text/plain", {
-                "Location": url.path, "Set-Cookie": webauth.set_cookie(self.ui.port,
-                                                                       self.ui.cookie)})
-            return False
         given = webauth.cookie_value(self.headers.get("Cookie"), self.ui.port)
-        if not webauth.same(given, self.ui.cookie):
+        logged_in = webauth.same(given, self.ui.cookie)
+        token = parse_qs(url.query).get("token", [None])[0]
+        if token is not None and self.command == "GET":
+            if logged_in or self.ui.login.redeem(token):
+                # the token leaves the address bar (and history) at once
+                cookie = {} if logged_in else {
+                    "Set-Cookie": webauth.set_cookie(self.ui.port, self.ui.cookie)}
+                self._send(303, b"", "text/plain", {"Location": url.path, **cookie})
+            elif webauth.same(token, self.ui.token):
+                self._json(401, {"error": "this login URL was used already (it works once): "
+                                          "open the page in the browser that used it, or "
+                                          "restart `ui` for a new URL"})
+            else:
+                self._json(401, {"error": "wrong login token: open the URL that `ui` printed"})
+            return False
+        if not logged_in:
             self._json(401, {"error": "not logged in: open the URL that `ui` printed"})
             return False
         return True

@@ -8,11 +8,15 @@ and `redact` strips them from what is kept in memory too.
 """
 from __future__ import annotations
 
-from . import flux, health, history, naming, sessions
+import re
+
+from . import flux, health, helm, history, naming, sessions
 from .inventory import Ref, entries
 from .pods import current_pod, pod_problem, pod_ready
 
-SOURCE_GROUP, KUSTOMIZE_GROUP = flux.SOURCE_GROUP, flux.KUSTOMIZE_GROUP
+SOURCE_GROUP, KUSTOMIZE_GROUP, HELM_GROUP = flux.SOURCE_GROUP, flux.KUSTOMIZE_GROUP, flux.HELM_GROUP
+# what deploys a session: a Kustomization, or a HelmRelease for a chart (core.helm)
+DEPLOYERS = {helm.KUSTOMIZATION: KUSTOMIZE_GROUP, helm.HELM_RELEASE: HELM_GROUP}
 UNKNOWN = "Unknown"
 RANK = {health.CURRENT: 0, UNKNOWN: 1, health.IN_PROGRESS: 2, health.FAILED: 3}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
@@ -53,9 +57,21 @@ class World:
     def get(self, group: str, kind: str, namespace: str, name: str) -> dict | None:
         return (self.by_kind.get((group, kind)) or {}).get((namespace, name))
 
+    def deployer(self, namespace: str, session: str) -> tuple[str, dict | None]:
+        """The session's Kustomization, or its HelmRelease: (kind, object)."""
+        own = naming.object_name(session)
+        for kind, group in DEPLOYERS.items():
+            obj = self.get(group, kind, namespace, own)
+            if obj is not None:
+                return kind, obj
+        return helm.KUSTOMIZATION, None
+
+    def deployers(self) -> list[dict]:
+        return [o for kind, group in DEPLOYERS.items() for o in self.objects(group, kind)]
+
     def session_objects(self) -> dict[str, list[dict]]:
         """What core.sessions groups into records (kind -> objects)."""
-        return {"Kustomization": self.objects(KUSTOMIZE_GROUP, "Kustomization"),
+        return {**{kind: self.objects(group, kind) for kind, group in DEPLOYERS.items()},
                 "Bucket": self.objects(SOURCE_GROUP, "Bucket"),
                 "Deployment": self.objects("apps", "Deployment"),
                 "Pod": [p for p in self.objects("", "Pod") if _bucket_pod(p)]}
@@ -72,9 +88,11 @@ def worst(healths: list[dict]) -> dict:
                default={"status": health.CURRENT, "reason": ""})
 
 
-def kustomization_health(ks: dict | None) -> dict:
+def deployer_health(ks: dict | None) -> dict:
+    """Health of the session's Kustomization or HelmRelease (`ks`)."""
     if ks is None:
-        return {"status": health.FAILED, "reason": "no Kustomization: run up to repair, or down"}
+        return {"status": health.FAILED,
+                "reason": "no Kustomization or HelmRelease: run up to repair, or down"}
     # Reconciling/ProgressingWithRetry follows a failed attempt: its verdict stands
     reconciling = flux.condition(ks, "Reconciling") or {}
     trying = reconciling.get("status") == "True" and reconciling.get("reason") == "Progressing"
@@ -97,8 +115,8 @@ def object_health(world: World, ref: Ref) -> dict:
 
 def _record_extras(world: World, rec: dict, grouped: dict) -> dict:
     ns, name = rec["namespace"], rec["name"]
-    ks = world.get(KUSTOMIZE_GROUP, "Kustomization", ns, naming.object_name(name))
-    parts = [kustomization_health(ks)] + [object_health(world, r) for r in entries(ks)]
+    _, ks = world.deployer(ns, name)
+    parts = [deployer_health(ks)] + [object_health(world, r) for r in entries(ks)]
     syncs = history.entries(world.objects("", "Event", ns), name)
     pod = current_pod(grouped.get("Pod", []))
     return {**rec, "health": worst(parts),
@@ -154,9 +172,14 @@ def inventory_view(world: World, ks: dict | None) -> list[dict]:
     return out
 
 
-def _involved(ns: str, session: str, refs: list[Ref]) -> set[tuple[str, str, str]]:
-    """(namespace, kind, name) of everything whose Events the detail shows."""
+def _involved(ns: str, session: str, refs: list[Ref],
+              deployer: dict | None) -> set[tuple[str, str, str]]:
+    """(namespace, kind, name) of everything whose Events the detail shows:
+    the session's objects, its inventory, and a HelmRelease's HelmChart."""
     own = {(ns, kind, name) for kind, name in naming.owned_objects(session, ns)}
+    chart = (((deployer or {}).get("status") or {}).get("helmChart") or "").partition("/")
+    if chart[2]:
+        own.add((chart[0], "HelmChart", chart[2]))
     return own | {(r.namespace, r.kind, r.name) for r in refs}
 
 
@@ -174,6 +197,42 @@ def events_view(world: World, involved: set[tuple[str, str, str]],
     return out[:MAX_EVENTS]
 
 
+def revisions(kind: str, deployer: dict | None, bucket: dict | None) -> dict:
+    """What Flux has: the Bucket's artifact, and what the deployer applied
+    and last tried (for a HelmRelease: chart versions, `<version>+<digest>`)."""
+    status = (deployer or {}).get("status") or {}
+    applied = status.get("lastAppliedRevision")
+    if kind == helm.HELM_RELEASE:
+        applied = helm.latest(deployer).get("chartVersion")
+    return {"bucket": flux.artifact_revision(bucket), "applied": applied,
+            "attempted": status.get("lastAttemptedRevision")}
+
+
+def release_view(kind: str, deployer: dict | None) -> dict | None:
+    """A HelmRelease's newest Helm release, as `helm ls` names it."""
+    if kind != helm.HELM_RELEASE or deployer is None:
+        return None
+    now = helm.latest(deployer)
+    keep = ("name", "namespace", "version", "status", "chartName", "chartVersion",
+            "appVersion", "lastDeployed")
+    return {k: now.get(k) for k in keep}
+
+
+# an object as Flux names it in a message: Kind/namespace/name or Kind/name
+_OBJECT = re.compile(r"\b[A-Z][A-Za-z0-9]*(?:\.[a-z0-9.-]+)?/(?:[a-z0-9][a-z0-9.-]*/)?"
+                     r"[a-z0-9][a-z0-9.:-]*")
+
+
+def failure(deployer: dict | None) -> dict | None:
+    """What Flux could not apply, when it says so (Ready False): the object its
+    message names first (a dry-run it failed), and the message."""
+    if deployer is None or flux.ready(deployer) != "False":
+        return None
+    message = flux.message(deployer)
+    named = _OBJECT.search(message)
+    return {"object": named.group(0) if named else None, "message": message}
+
+
 def session_detail(world: World, namespace: str, name: str) -> dict:
     """The detail page of one session (`found` False once it is gone)."""
     objs = sessions.group(world.session_objects()).get((namespace, name))
@@ -181,22 +240,47 @@ def session_detail(world: World, namespace: str, name: str) -> dict:
         return {"view": "session", "namespace": namespace, "name": name, "found": False,
                 "errors": world.errors}
     rec = _record_extras(world, sessions.record(namespace, name, objs), objs)
-    own = naming.object_name(name)
-    ks = world.get(KUSTOMIZE_GROUP, "Kustomization", namespace, own)
-    bucket = world.get(SOURCE_GROUP, "Bucket", namespace, own)
+    kind, deployer = world.deployer(namespace, name)
+    bucket = world.get(SOURCE_GROUP, "Bucket", namespace, naming.object_name(name))
     pod = current_pod(objs.get("Pod", []))
-    inventory = inventory_view(world, ks)
+    inventory = inventory_view(world, deployer)
     pods = {(i["namespace"], p["name"]) for i in inventory for p in i["pods"]}
     if pod is not None:
         pods.add((namespace, pod["metadata"]["name"]))
     return {
         "view": "session", "found": True, "session": rec, "errors": world.errors,
         "bucketPod": pod_view(pod) if pod is not None else None,
-        "conditions": {"Bucket": conditions(bucket), "Kustomization": conditions(ks)},
-        "revisions": {"bucket": flux.artifact_revision(bucket),
-                      "applied": ((ks or {}).get("status") or {}).get("lastAppliedRevision"),
-                      "attempted": ((ks or {}).get("status") or {}).get("lastAttemptedRevision")},
+        "deployer": kind,
+        "conditions": {"Bucket": conditions(bucket), kind: conditions(deployer)},
+        "revisions": revisions(kind, deployer, bucket),
+        "release": release_view(kind, deployer),
+        "failure": failure(deployer),
         "history": history.entries(world.objects("", "Event", namespace), name),
         "inventory": inventory,
-        "events": events_view(world, _involved(namespace, name, entries(ks)), pods),
+        "events": events_view(world, _involved(namespace, name, entries(deployer), deployer),
+                              pods),
     }
+
+
+MAX_FILES = 2000        # rows of the file list sent to a page; the counts cover all
+
+
+def files_view(current: dict[str, tuple[str, int]] | None,
+               previous: dict[str, tuple[str, int]] | None) -> dict:
+    """The files of the snapshot Flux reads (`current`: key -> (etag, size)),
+    each marked added or changed against `previous`, the other slot, which
+    holds the snapshot before the last sync (empty before a second one)."""
+    if current is None:
+        return {"files": [], "removed": [], "count": 0, "bytes": 0, "shown": 0,
+                "problem": "the bucket server holds no snapshot (a new pod: the next sync "
+                           "fills it)"}
+    previous = previous or {}
+    rows = []
+    for key, (etag, size) in sorted(current.items()):
+        before = previous.get(key)
+        change = "added" if before is None else "changed" if before[0] != etag else None
+        rows.append({"path": key, "size": size, "change": change})
+    removed = sorted(set(previous) - set(current))
+    return {"files": rows[:MAX_FILES], "removed": removed[:MAX_FILES], "count": len(rows),
+            "bytes": sum(size for _, size in current.values()), "shown": min(len(rows), MAX_FILES),
+            "problem": None}

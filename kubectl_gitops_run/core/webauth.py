@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
 from http.cookies import CookieError, SimpleCookie
 
 TOKEN_BYTES = 32            # 256 bits: far past guessing, in the URL and the cookie
@@ -27,6 +28,24 @@ MAX_BODY = 64 * 1024
 
 def new_secret() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class LoginToken:
+    """The secret of the printed URL, good for one login: the first browser
+    to use it gets the cookie, a second use (another browser, a link preview,
+    a leaked shell history) gets nothing."""
+
+    def __init__(self, value: str | None = None):
+        self.value = value or new_secret()
+        self._used = False
+        self._lock = threading.Lock()
+
+    def redeem(self, given: str | None) -> bool:
+        with self._lock:
+            if self._used or not same(given, self.value):
+                return False
+            self._used = True
+            return True
 
 
 def cookie_name(port: int) -> str:

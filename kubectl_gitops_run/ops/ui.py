@@ -14,14 +14,16 @@ import logging
 import os
 import threading
 
-from ..adapters import localhost
+from ..adapters import bucketfiles, localhost
+from ..adapters.bucketserver import BucketServer
 from ..adapters.discovery import Discovery
 from ..adapters.informer import Informer
 from ..adapters.kube import Kube
-from ..core import flux, naming, ui
+from ..core import flux, naming, sessions, ui
 from ..core.inventory import entries
+from ..core.manifests import SLOTS, other_slot
 from ..core.snapshot import short_revision
-from ..errors import UserError
+from ..errors import S3Error, UserError
 from .down import down, plan
 from .options import Options
 from .sessions import resolve, source_of
@@ -33,8 +35,10 @@ DEBOUNCE = 0.05         # seconds: one burst of watch events, one push
 # (apiVersion, kind, label selector) watched in the served scope from the start
 BASE = (("kustomize.toolkit.fluxcd.io/v1", "Kustomization", naming.selector()),
         ("source.toolkit.fluxcd.io/v1", "Bucket", naming.selector()),
+        ("helm.toolkit.fluxcd.io/v2", "HelmRelease", naming.selector()),     # if served
         ("apps/v1", "Deployment", None), ("v1", "Pod", None), ("v1", "Event", None))
 NEVER_WATCHED = {("", "Secret")}    # their contents would come along: metadata is not enough
+FILES_TIMEOUT = 20.0    # seconds to reach a bucket server for a page's file list
 
 
 class Store:
@@ -157,7 +161,7 @@ class Watches:
 
     def follow_inventories(self, world: ui.World) -> None:
         """Watch what the sessions applied: their kinds, in their namespaces."""
-        for ks in world.objects(ui.KUSTOMIZE_GROUP, "Kustomization"):
+        for ks in world.deployers():
             for ref in entries(ks):
                 namespaced = ref.namespace != ""
                 ns = self.scope if self.scope is None or not namespaced else ref.namespace
@@ -172,6 +176,53 @@ class Watches:
                 informer.close()
 
 
+class SnapshotFiles:
+    """The files of a session's current snapshot, read from its bucket server
+    when a page asks (a detail page opening, a new revision): the bucket holds
+    exactly what Flux reads, and its other slot the snapshot before, so "changed
+    in the last sync" needs nothing recorded. One tunnel per session, kept
+    while the page runs; the S3 credentials never leave this process."""
+
+    def __init__(self, kube_for):
+        self.kube_for = kube_for            # namespace -> Kube
+        self.servers: dict[tuple[str, str], BucketServer] = {}
+        self.locks: dict[tuple[str, str], threading.Lock] = {}
+        self.lock = threading.Lock()
+
+    def read(self, namespace: str, name: str, active: str | None) -> dict:
+        if active not in SLOTS:
+            return ui.files_view({}, {})        # never synced yet
+        key = (namespace, name)
+        with self.lock:
+            guard = self.locks.setdefault(key, threading.Lock())
+        with guard:
+            server = self.servers.get(key)
+            if server is None:
+                server = self.servers[key] = BucketServer(self.kube_for(namespace), namespace,
+                                                          name, timeout=FILES_TIMEOUT)
+            try:
+                return self._list(server, active)
+            except S3Error as e:
+                if e.status is not None:
+                    raise UserError(str(e)) from None
+                server.reconnect()      # a dead tunnel or a replaced pod: once more
+                return self._list(server, active)
+
+    @staticmethod
+    def _list(server: BucketServer, active: str) -> dict:
+        s3 = server.s3()
+        return ui.files_view(bucketfiles.files(s3, active),
+                             bucketfiles.files(s3, other_slot(active)))
+
+    def forget(self, keep: set[tuple[str, str]]) -> None:
+        """Close the tunnels of sessions that are gone (all, for an empty `keep`)."""
+        with self.lock:
+            gone = [k for k in self.servers if k not in keep]
+            servers = [self.servers.pop(k) for k in gone]
+        for server in servers:
+            server.close()
+
+
 class UiApp:
     """The state and actions of `ui` for one scope (a namespace, or all:
     None). `kube` None serves an empty page (tests of the server alone)."""
@@ -183,6 +234,7 @@ class UiApp:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.watches = Watches(kube, self.store, scope) if kube is not None else None
+        self.files = SnapshotFiles(self._kube)
 
     def start(self) -> "UiApp":
         if self.watches is not None:
@@ -197,6 +249,7 @@ class UiApp:
             self.watches.close()
         for feed in list(self.feeds):
             feed.close()
+        self.files.forget(set())
 
     # -- views ---------------------------------------------------------------
 
@@ -239,6 +292,8 @@ class UiApp:
             world = self.store.world()
             if self.watches is not None:
                 self.watches.follow_inventories(world)
+            if self.files.servers:
+                self.files.forget(set(sessions.group(world.session_objects())))
             with self.lock:
                 feeds = list(self.feeds)
             texts: dict[tuple, str] = {}
@@ -265,13 +320,22 @@ class UiApp:
         return dataclasses.replace(self.kube, namespace=ns)
 
     def get(self, action: str, query: dict) -> tuple[int, dict]:
-        if action != "plan":
+        call = {"plan": self._plan, "files": self._files}.get(action)
+        if call is None:
             return 404, {"error": f"no such call: {action}"}
-        ns, name = self._target(query)
+        return 200, call(*self._target(query))
+
+    def _files(self, ns: str, name: str) -> dict:
+        bucket = self.store.world().get(ui.SOURCE_GROUP, "Bucket", ns, naming.object_name(name))
+        if bucket is None:
+            raise UserError(f"session {ns}/{name} has no Bucket")
+        return self.files.read(ns, name, (bucket.get("spec") or {}).get("bucketName"))
+
+    def _plan(self, ns: str, name: str) -> dict:
         removal = plan(self._kube(ns), name)
-        return 200, {"objects": [f"{o['kind']}/{o['metadata']['name']}" for o in removal.objects],
-                     "pruned": [str(r) for r in removal.pruned],
-                     "kept": [[str(r), why] for r, why in removal.kept]}
+        return {"objects": [f"{o['kind']}/{o['metadata']['name']}" for o in removal.objects],
+                "pruned": [str(r) for r in removal.pruned],
+                "kept": [[str(r), why] for r, why in removal.kept]}
 
     def post(self, action: str, body: dict) -> tuple[int, dict]:
         run = {"sync": self._sync, "reconcile": self._reconcile, "delete": self._delete}.get(action)
@@ -296,9 +360,10 @@ class UiApp:
     def _reconcile(self, kube: Kube, name: str) -> str:
         own = naming.object_name(name)
         _, patch = flux.request_reconcile()
-        for kind in ("Bucket", "Kustomization"):
+        deployer, _ = self.store.world().deployer(kube.namespace, name)
+        for kind in ("Bucket", deployer):
             kube.patch(kind, own, patch, kube.namespace)
-        return f"asked Flux to reconcile Bucket and Kustomization {kube.namespace}/{own}"
+        return f"asked Flux to reconcile Bucket and {deployer} {kube.namespace}/{own}"
 
     def _delete(self, kube: Kube, name: str) -> str:
         removal = down(kube, name)

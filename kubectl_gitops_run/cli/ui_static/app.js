@@ -5,6 +5,7 @@
 let stream = null;
 let current = null;     // the last view received
 let nsFilter = "";
+let files = { key: null };   // the file list of the detail's snapshot, read on demand
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -72,12 +73,76 @@ function drawList(doc) {
       el("td", {}, age(s.lastSync)),
       el("td", {}, age(s.created)), el("td", {}, cell(s.host)),
       el("td", {}, cell(s.targetNamespace)), el("td", { class: "mono" }, cell(s.bucketPod)),
-      el("td", {}, cell(s.objectsApplied)), healthCell(s.health)));
+      el("td", {}, cell(s.objectsApplied)), healthCell(s.health),
+      el("td", { class: "forwards" }, (s.forwards || []).map((f) =>
+        el("div", {}, forwardLink(f), ` → ${f.target}`)))));
   const headers = ["NAMESPACE", "NAME", "SOURCE", "FILES", "REVISION", "READY", "STATUS",
-    "LAST SYNC", "AGE", "HOST", "TARGET NAMESPACE", "BUCKET POD", "OBJECTS", "HEALTH"];
+    "LAST SYNC", "AGE", "HOST", "TARGET NAMESPACE", "BUCKET POD", "OBJECTS", "HEALTH", "FORWARDS"];
   return [el("div", { class: "toolbar" }, select,
     el("span", { class: "muted" }, `${rows.length} sessions`)),
   rows.length ? table("sessions", headers, rows) : el("p", { class: "muted" }, "No sessions.")];
+}
+
+// a forward's local URL: only a loopback http URL becomes a link
+function forwardLink(f) {
+  const url = String(f.url || "");
+  return /^http:\/\/127\.0\.0\.1:\d+\/?$/.test(url)
+    ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer", class: "mono" }, url)
+    : el("span", { class: "mono" }, cell(url));
+}
+
+function forwardsSection(rows) {
+  return el("section", { id: "forwards" }, el("h2", {}, "Port-forwards of a running loop"),
+    rows.length ? table("forwards-table", ["LOCAL URL", "TARGET", "STATE"], rows.map((f) =>
+      el("tr", {}, el("td", {}, forwardLink(f)), el("td", { class: "mono" }, cell(f.target)),
+        el("td", { class: String(f.state).startsWith("waiting") ? "InProgress" : "Current" }, cell(f.state)))))
+      : el("p", { class: "muted" }, "none: `up --watch --port-forward` or `forward` adds them"));
+}
+
+function releaseSection(r) {
+  if (!r) return null;
+  return el("section", { id: "release" }, el("h2", {}, "Helm release"),
+    el("dl", {}, ["release", r.namespace ? `${r.namespace}/${r.name}` : r.name, "status", r.status,
+      "revision", r.version, "chart", r.chartName ? `${r.chartName} ${r.chartVersion}` : null,
+      "app version", r.appVersion, "deployed", r.lastDeployed]
+      .flatMap((v, i, a) => (i % 2 ? [] : [el("dt", {}, v), el("dd", { class: "mono" }, cell(a[i + 1]))]))));
+}
+
+function size(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB"];
+  let v = bytes / 1024, u = 0;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u += 1; }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+// Asks the server for the snapshot's files when the detail opens or its revision moves.
+function wantFiles(s) {
+  const key = `${s.namespace}/${s.name}@${s.revision || ""}`;
+  if (files.key === key) return;
+  files = { key, doc: files.doc && files.key.startsWith(`${s.namespace}/${s.name}@`) ? files.doc : null };
+  const query = `namespace=${encodeURIComponent(s.namespace)}&name=${encodeURIComponent(s.name)}`;
+  call("GET", `/api/files?${query}`)
+    .then((doc) => { if (files.key === key) { files = { key, doc }; draw(); } })
+    .catch((e) => { if (files.key === key) { files = { key, doc: files.doc, error: e.message }; draw(); } });
+}
+
+function filesSection() {
+  const head = el("h2", {}, "Files of the current snapshot");
+  const doc = files.doc;
+  if (!doc) return el("section", { id: "files" }, head, el("p", { class: "muted" },
+    files.error ? `cannot read them: ${files.error}` : "reading the bucket server..."));
+  const changed = doc.files.filter((f) => f.change).length;
+  const summary = `${doc.count} files, ${size(doc.bytes)}; ${changed} added or changed and ` +
+    `${doc.removed.length} removed in the last sync` + (doc.shown < doc.count ? ` (first ${doc.shown} shown)` : "");
+  return el("section", { id: "files" }, head,
+    el("p", { class: "muted" }, doc.problem || summary),
+    files.error ? el("p", { class: "Failed" }, `not current: ${files.error}`) : null,
+    table("files-table", ["PATH", "SIZE", "LAST SYNC"], doc.files.map((f) =>
+      el("tr", { "data-file": f.path, class: f.change ? "changed" : "" }, el("td", { class: "mono" }, f.path),
+        el("td", {}, size(f.size)), el("td", { class: f.change ? "InProgress" : "muted" }, f.change || "")))),
+    doc.removed.length ? el("p", { id: "files-removed", class: "muted" },
+      `removed: ${doc.removed.join(", ")}`) : null);
 }
 
 function conditionsTable(kind, conditions) {
@@ -110,17 +175,24 @@ function detailSections(doc) {
     healthCell(o.health), el("td", {}, o.pods.map(podLine))));
   const events = doc.events.map((e) => el("tr", {}, el("td", {}, age(e.time)), el("td", {}, e.type),
     el("td", {}, e.reason), el("td", {}, e.object), el("td", { class: "msg" }, e.message)));
+  const failed = doc.failure;
   return [
+    failed ? el("section", { id: "failing", class: "failing" },
+      el("h2", {}, failed.object ? `Flux could not apply ${failed.object}` : `${doc.deployer} not Ready`),
+      el("p", { class: "msg" }, shortDigests(failed.message))) : null,
     el("section", {}, el("h2", {}, "Who and where"), who),
     el("section", { id: "bucket-pod" }, el("h2", {}, "Bucket server"),
       pod ? podLine(pod) : el("p", { class: "muted" }, "no pod"),
       pod && pod.problem ? el("p", { class: "Failed" }, pod.problem) : null),
+    forwardsSection(s.forwards || []),
     conditionsTable("Bucket", doc.conditions.Bucket),
-    conditionsTable("Kustomization", doc.conditions.Kustomization),
+    conditionsTable(doc.deployer, doc.conditions[doc.deployer]),
+    releaseSection(doc.release),
     el("section", {}, el("h2", {}, "Sync history"),
       table("history", ["WHEN", "RESULT", "REVISION", "FILES", "BY", "MESSAGE"], history)),
     el("section", {}, el("h2", {}, "Inventory"),
       table("inventory", ["KIND", "NAMESPACE", "NAME", "HEALTH", "PODS"], inventory)),
+    filesSection(),
     el("section", {}, el("h2", {}, "Events"),
       table("events", ["WHEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], events)),
   ];
@@ -131,6 +203,7 @@ function drawDetail(doc) {
   if (!doc.found) return [el("p", { id: "gone" }, `Session ${doc.namespace}/${doc.name} not found (deleted?). `,
     el("a", { href: "#/" }, "All sessions"))];
   const s = doc.session;
+  wantFiles(s);
   const target = { namespace: s.namespace, name: s.name };
   const buttons = el("div", { class: "toolbar" },
     doc.canSync ? el("button", { id: "action-sync" }, "Sync now") : null,

@@ -41,8 +41,11 @@ def request(srv, method, path, *, host=None, headers=None, body=None, port=None)
 
 
 def login(srv) -> dict:
-    resp, _ = request(srv, "GET", "/?" + urlsplit(srv.url).query)
-    return {"Cookie": resp.getheader("Set-Cookie").split(";")[0]}
+    """The cookie, from the URL's token: traded once, kept for the test."""
+    if not hasattr(srv, "test_cookie"):
+        resp, _ = request(srv, "GET", "/?" + urlsplit(srv.url).query)
+        srv.test_cookie = {"Cookie": resp.getheader("Set-Cookie").split(";")[0]}
+    return srv.test_cookie
 
 
 def post_headers(srv, cookie, **extra):
@@ -57,8 +60,21 @@ def test_the_token_is_traded_for_a_strict_httponly_cookie_and_leaves_the_url(ser
     cookie = resp.getheader("Set-Cookie")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert server.token not in cookie
-    resp, body = request(server, "GET", "/", headers=login(server))
+    resp, body = request(server, "GET", "/", headers={"Cookie": cookie.split(";")[0]})
     assert resp.status == 200 and body == STATIC["index.html"]
+
+
+def test_the_token_logs_in_once_only(server):
+    query = "/?" + urlsplit(server.url).query
+    first, _ = request(server, "GET", query)
+    assert first.status == 303 and first.getheader("Set-Cookie")
+    again, body = request(server, "GET", query)         # another browser, a link preview...
+    assert again.status == 401 and again.getheader("Set-Cookie") is None
+    assert "used already" in json.loads(body)["error"]
+    # the browser that logged in may open the URL again: on to the page, no new cookie
+    cookie = {"Cookie": first.getheader("Set-Cookie").split(";")[0]}
+    mine, _ = request(server, "GET", query, headers=cookie)
+    assert mine.status == 303 and mine.getheader("Set-Cookie") is None
 
 
 @pytest.mark.parametrize("path", ["/", "/app.js", "/api/events?view=list", "/?token=wrong"])

@@ -115,3 +115,85 @@ def test_redact_drops_secret_data_and_last_applied():
     assert "keep" in text
     cm = {"kind": "ConfigMap", "data": {"a": "b"}, "metadata": {"name": "c"}}
     assert ui.redact(cm)["data"] == {"a": "b"}
+
+
+def helm_release(ready="True", message="Helm install succeeded"):
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": meta("web", NS, T0, annotations=static("/src/chart"), generation=1),
+            "spec": {}, "status": {
+                "observedGeneration": 1, "helmChart": f"{NS}/{NS}-web", "inventory": INVENTORY,
+                "conditions": [{"type": "Ready", "status": ready, "reason": "X",
+                                "message": message}],
+                "lastAttemptedRevision": "0.1.0+cdcdcdcdcdcd",
+                "history": [{"name": "web", "namespace": NS, "version": 2, "status": "deployed",
+                             "chartName": "web", "chartVersion": "0.1.0+cdcdcdcdcdcd"}]}}
+
+
+def test_a_helm_release_session_shows_its_release_not_a_missing_kustomization():
+    chart_event = {"kind": "Event", "metadata": {"name": "e2", "namespace": NS},
+                   "type": "Normal", "reason": "ChartPackageSucceeded", "message": "packaged",
+                   "lastTimestamp": T0,
+                   "involvedObject": {"kind": "HelmChart", "name": f"{NS}-web", "namespace": NS}}
+    w = world(helm_release(), deployment(), chart_event)
+    (row,) = ui.session_list(w)["sessions"]
+    assert row["kind"] == "HelmRelease" and row["health"]["status"] == "Current"
+    doc = ui.session_detail(w, NS, "web")
+    assert doc["deployer"] == "HelmRelease" and "Kustomization" not in doc["conditions"]
+    assert doc["conditions"]["HelmRelease"][0]["message"] == "Helm install succeeded"
+    assert doc["release"]["status"] == "deployed" and doc["release"]["version"] == 2
+    assert doc["revisions"]["applied"] == "0.1.0+cdcdcdcdcdcd"
+    assert {i["kind"] for i in doc["inventory"]} == {"Deployment", "ConfigMap", "Secret"}
+    assert "ChartPackageSucceeded" in [e["reason"] for e in doc["events"]]
+    failed = world(helm_release("False", "Helm upgrade failed: boom"))
+    assert ui.session_list(failed)["sessions"][0]["health"] == \
+        {"status": "Failed", "reason": "Helm upgrade failed: boom"}
+
+
+def test_a_session_with_neither_deployer_says_so():
+    b = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
+         "metadata": meta("web", NS, T0, annotations=static("/src/web"))}
+    health = ui.session_list(world(b))["sessions"][0]["health"]
+    assert health["status"] == "Failed" and "no Kustomization or HelmRelease" in health["reason"]
+
+
+def test_the_forwards_of_a_running_loop_reach_the_page():
+    bucket = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
+              "metadata": meta("web", NS, T0, annotations={
+                  **static("/src/web"), "kubectl-gitops-run.io/forwards.x1": json.dumps(
+                      [{"url": "http://127.0.0.1:8080", "target": "svc/web:80",
+                        "state": "forwarding"}])})}
+    doc = ui.session_detail(world(ks(), bucket), NS, "web")
+    assert doc["session"]["forwards"][0]["url"] == "http://127.0.0.1:8080"
+    assert ui.session_list(world(ks(), bucket))["sessions"][0]["forwards"][0]["state"] == \
+        "forwarding"
+
+
+def test_files_are_marked_against_the_snapshot_before():
+    current = {"a.yaml": ("e1", 10), "b.yaml": ("e2", 20), "c.yaml": ("e3", 5)}
+    previous = {"a.yaml": ("e1", 10), "b.yaml": ("old", 19), "gone.yaml": ("e9", 1)}
+    doc = ui.files_view(current, previous)
+    assert [(f["path"], f["size"], f["change"]) for f in doc["files"]] == [
+        ("a.yaml", 10, None), ("b.yaml", 20, "changed"), ("c.yaml", 5, "added")]
+    assert doc["removed"] == ["gone.yaml"] and doc["count"] == 3 and doc["bytes"] == 35
+    first = ui.files_view(current, None)        # the first sync: the other slot is empty
+    assert {f["change"] for f in first["files"]} == {"added"}
+    assert ui.files_view(None, None)["problem"].startswith("the bucket server holds no")
+
+
+def test_a_long_file_list_is_cut_but_counted():
+    many = {f"f{i:05}": ("e", 1) for i in range(ui.MAX_FILES + 5)}
+    doc = ui.files_view(many, many)
+    assert len(doc["files"]) == ui.MAX_FILES and doc["count"] == ui.MAX_FILES + 5
+
+
+def test_the_object_flux_rejected_is_named():
+    rejected = ks("False", "ConfigMap/dev/bad dry-run failed (BadRequest): invalid data")
+    doc = ui.session_detail(world(rejected), NS, "web")
+    assert doc["failure"] == {"object": "ConfigMap/dev/bad",
+                              "message": "ConfigMap/dev/bad dry-run failed (BadRequest): "
+                                         "invalid data"}
+    grouped = ks("False", "Widget.example.com/dev/w dry-run failed: no matches for kind")
+    assert ui.failure(grouped)["object"] == "Widget.example.com/dev/w"
+    assert ui.failure(ks("False", "kustomize build failed: accumulating resources"))["object"] \
+        is None
+    assert ui.session_detail(world(ks()), NS, "web")["failure"] is None

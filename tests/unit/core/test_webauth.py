@@ -49,3 +49,11 @@ def test_csp_allows_only_our_own_files_and_no_framing():
     assert webauth.SECURITY_HEADERS["Content-Security-Policy"] == \
         "default-src 'self'; frame-ancestors 'none'"
     assert not any(h.lower().startswith("access-control") for h in webauth.SECURITY_HEADERS)
+
+
+def test_the_login_token_is_good_once():
+    token = webauth.LoginToken()
+    assert len(token.value) * 6 >= 128
+    assert not token.redeem("wrong") and not token.redeem(None)
+    assert token.redeem(token.value)
+    assert not token.redeem(token.value)
