@@ -13,7 +13,7 @@ from ..core import bucketreader, naming
 from ..core.manifests import S3_PORT, credentials_ok, decode_secret
 from ..core.pods import current_pod, from_deployment, pod_problem, pod_ready
 from ..errors import UserError, WaitTimeout
-from .kube import Kube
+from .kube import Kube, quota_way_out
 from .waiting import until_list
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,18 @@ log = logging.getLogger(__name__)
 # about 20 s in all: a loaded machine or a flaky tunnel needs that long, as
 # the old 30 s poll allowed; a pod that answers costs one try
 CONNECT_BACKOFF = (0.2, 0.4, 0.8, 1.6, 3.2, 3.2, 3.2, 3.2, 3.2)
+# seconds with no bucket pod at all before the Deployment is asked why (a
+# quota, say, refuses its ReplicaSet the pod: no use waiting out the timeout)
+NO_POD_SPELL = 5
+
+
+def replica_failure(deployment: dict | None) -> str | None:
+    """The ReplicaFailure a Deployment reports (copied from its ReplicaSet):
+    why it has no pod, e.g. a quota exceeded."""
+    for cond in ((deployment or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return " ".join(str(cond.get("message") or cond.get("reason") or "").split()) or None
+    return None
 
 
 class BucketServer:
@@ -73,18 +85,36 @@ class BucketServer:
                 raise UserError(self._not_ready(pod, problem))
             return None
 
-        try:
-            return until_list(self.kube, "Pod", self.namespace, selector, ready,
-                              timeout=self.timeout)
-        except WaitTimeout:
-            pod = seen[0]
-            raise UserError(self._not_ready(pod, pod_problem(pod) if pod else None)) from None
+        deadline = time.monotonic() + self.timeout
+        while True:     # in spells: with no pod at all, ask the Deployment why
+            left = deadline - time.monotonic()
+            try:
+                return until_list(self.kube, "Pod", self.namespace, selector, ready,
+                                  timeout=max(0.1, min(left, NO_POD_SPELL)))
+            except WaitTimeout:
+                pod = seen[0]
+                refused = None if pod else self._refused()
+                if refused or left <= NO_POD_SPELL:
+                    raise UserError(self._not_ready(pod, pod_problem(pod) if pod else None,
+                                                    refused)) from None
 
-    def _not_ready(self, pod: dict | None, problem) -> str:
+    def _refused(self) -> str | None:
+        """Why our Deployment gets no pod, when its ReplicaSet was refused one."""
+        try:
+            obj = self.kube.get("Deployment", naming.object_name(self.session), self.namespace)
+        except UserError:
+            return None
+        return replica_failure(obj)
+
+    def _not_ready(self, pod: dict | None, problem, refused: str | None = None) -> str:
         if pod is None:
-            return (f"no bucket-server pod for session {self.session!r} in namespace "
-                    f"{self.namespace!r} after {self.timeout:g}s; check "
-                    f"`kubectl get deployment {naming.object_name(self.session)} -n {self.namespace}`")
+            text = f"no bucket-server pod for session {self.session!r} in namespace " \
+                   f"{self.namespace!r}"
+            if refused:
+                return (f"{text}: its ReplicaSet may not create one: {refused}; "
+                        + (quota_way_out(refused, self.namespace) or "fix that and retry"))
+            return (f"{text} after {self.timeout:g}s; check `kubectl get deployment "
+                    f"{naming.object_name(self.session)} -n {self.namespace}`")
         name = pod["metadata"]["name"]
         text = f"bucket-server pod {self.namespace}/{name} is not Ready"
         if problem:

@@ -16,9 +16,11 @@ import math
 import os
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
@@ -87,8 +89,10 @@ def _client():
     configuration, rest = client.configuration, client.rest
     if "__getattr__" in client.__dict__:      # still shallow: give kube_config its names
         client.Configuration, client.ApiClient = configuration.Configuration, _api_client
-    from kubernetes.config import kube_config
+    from kubernetes.config import exec_provider, kube_config
     from kubernetes.config.config_exception import ConfigException
+    # the client runs an exec credential plugin and waits for it without end
+    exec_provider.subprocess = types.SimpleNamespace(Popen=_PluginProcess, PIPE=subprocess.PIPE)
     return configuration, rest, kube_config, ConfigException
 
 
@@ -185,7 +189,9 @@ def _forbidden(message: str, verb: str, t: Target) -> str:
     elif _UNSAID.search(message):       # a second check that says no more than "no"
         user, checked, resource, group = "", verb, t.resource, t.group
     else:               # not RBAC: admission, a namespace being deleted, a quota
-        return f"forbidden: cannot {verb} {t.phrase()}: {message}"
+        way_out = quota_way_out(message, t.namespace)
+        return f"forbidden: cannot {verb} {t.phrase()}: {message}" + (f"; {way_out}" if way_out
+                                                                        else "")
     verbs = [checked] + ([verb] if verb != checked and resource == t.resource else [])
     name = f"{resource}.{group}" if group else resource
     scope, kind = (f' in namespace "{t.namespace}"', "Role") if t.namespace else \
@@ -193,6 +199,20 @@ def _forbidden(message: str, verb: str, t: Target) -> str:
     listed = ", ".join(f'"{v}"' for v in verbs)
     return (f"forbidden: {user}cannot {checked} {name}{scope}; ask for a {kind} rule: "
             f'apiGroups ["{group}"], resources ["{resource}"], verbs [{listed}]')
+
+
+_QUOTA = re.compile(r"exceeded quota: (?P<quota>[^,\s]+)")
+
+
+def quota_way_out(message: str, namespace: str | None) -> str | None:
+    """What to do about a ResourceQuota that refused something, or None when
+    `message` is not about a quota."""
+    m = _QUOTA.search(message)
+    if m is None:
+        return None
+    where = f" -n {namespace}" if namespace else ""
+    return (f"free some of what quota {m['quota']!r} counts, or ask an admin to raise the quota "
+            f"(see `kubectl describe resourcequota {m['quota']}{where}`)")
 
 
 def _chain(e: BaseException) -> Iterator[BaseException]:
@@ -220,6 +240,9 @@ def transport_error(e: BaseException, server: str, context: str) -> str:
     where = f"the Kubernetes API server at {server} (context {context!r})"
     names = {type(x).__name__ for x in _chain(e)}
     cause = _root_cause(e)
+    if _hung_up(e):
+        return (f"cannot reach {where}: it closed the connection during the TLS handshake; is "
+                f"the cluster running, and is the server in the kubeconfig its API server?")
     if any(isinstance(x, ssl.SSLError) for x in _chain(e)) or "SSLError" in names:
         hint = ("check the certificate-authority of the cluster in the kubeconfig"
                 if "CERTIFICATE_VERIFY_FAILED" in cause or "certificate verify failed" in cause
@@ -228,6 +251,60 @@ def transport_error(e: BaseException, server: str, context: str) -> str:
     if names & {"ReadTimeoutError", "WebSocketTimeoutException"}:
         return f"timed out waiting for an answer from {where}: {cause}; is it overloaded? try again"
     return f"cannot reach {where}: {cause}; is the cluster running?"
+
+
+def _hung_up(e: BaseException) -> bool:
+    """Did the server close the connection before TLS was set up? That is a
+    server gone (or not the API server), not a TLS setting to fix."""
+    import ssl
+    return any(isinstance(x, (ssl.SSLEOFError, ssl.SSLZeroReturnError))
+               or "UNEXPECTED_EOF_WHILE_READING" in str(x) for x in _chain(e))
+
+
+KUBECONFIG_WAY_OUT = "fix it, or pass another with --kubeconfig"
+
+
+def kubeconfig_problem(docs: list[tuple[str, bytes]], context: str | None) -> str | None:
+    """What makes the kubeconfig files `docs` (name, content), merged as the
+    client merges them, unusable with `context` (None: their current-context);
+    None if nothing we know of."""
+    names, current = [], None
+    for name, data in docs:
+        cfg, problem = _kubeconfig_shape(data)
+        if problem:
+            return f"cannot use the kubeconfig {name}: {problem}; {KUBECONFIG_WAY_OUT}"
+        names += [c.get("name") for c in cfg.get("contexts") or []]
+        current = cfg.get("current-context", current)   # the last file to set it wins
+    files = os.pathsep.join(name for name, _ in docs)
+    wanted = context or current
+    if not wanted:
+        return (f"the kubeconfig {files} sets no current-context; pick a context with --context "
+                f"(see `kubectl config get-contexts`)")
+    if wanted in names:
+        return None
+    listed = ", ".join(str(n) for n in names) or "none"
+    whose = "" if context else "its current-context; "
+    return (f"context {wanted!r} not found in the kubeconfig {files} ({whose}contexts: {listed}); "
+            f"pick one with --context (see `kubectl config get-contexts`)")
+
+
+def _kubeconfig_shape(data: bytes) -> tuple[dict, str | None]:
+    """A kubeconfig file's mapping, or what keeps it from being one."""
+    import yaml
+    try:
+        cfg = yaml.safe_load(data)
+    except yaml.YAMLError as e:
+        from .scanner import yaml_problem
+        return {}, yaml_problem(e)
+    if cfg is None:
+        return {}, "the file is empty"
+    if not isinstance(cfg, dict):
+        kind = {list: "a list", str: "a string"}.get(type(cfg), "a single value")
+        return {}, f"not a kubeconfig (a mapping of clusters, contexts and users) but {kind}"
+    contexts = cfg.get("contexts") or []
+    if not isinstance(contexts, list) or not all(isinstance(c, dict) for c in contexts):
+        return {}, "its contexts are not a list of mappings"
+    return cfg, None
 
 
 def _pause(planned: float, retry_after: str | None) -> float:
@@ -278,6 +355,47 @@ class _PluginErrors(logging.Filter):
 _PLUGIN_ERRORS = _PluginErrors()
 
 
+PLUGIN_TIME_LIMIT = 10         # s for a credential plugin that cannot ask anyone
+PLUGIN_TIME_LIMIT_TTY = 120    # s when it has the terminal: a person may be logging in
+
+
+def plugin_timeout(command: str, context: str, seconds: float) -> str:
+    return (f"credential plugin {command!r} (context {context!r}) did not answer within "
+            f"{seconds:g}s; run it yourself to see why (it may be waiting for a login), "
+            f"then retry")
+
+
+class _PluginTimeout(BaseException):
+    """A credential plugin ran out of time. Not an Exception: the client's
+    `except Exception` would log it and go on without credentials."""
+
+    def __init__(self, command: str, seconds: float):
+        super().__init__(command, seconds)
+        self.command, self.seconds = command, seconds
+
+    def error(self, context: str) -> ApiError:
+        return ApiError(plugin_timeout(self.command, context, self.seconds), 401)
+
+
+class _PluginProcess(subprocess.Popen):
+    """The client's Popen for a credential plugin, with a time limit on the
+    wait for its answer (the client sets none). The client hands the plugin
+    its stdin only when it may ask a person (a terminal): then it gets longer."""
+
+    def __init__(self, args, **kwargs):
+        self.may_ask = kwargs.get("stdin") is not None
+        super().__init__(args, **kwargs)
+
+    def communicate(self, input=None, timeout=None):
+        limit = timeout or (PLUGIN_TIME_LIMIT_TTY if self.may_ask else PLUGIN_TIME_LIMIT)
+        try:
+            return super().communicate(input, limit)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            super().communicate()
+            raise _PluginTimeout(str(self.args[0]), limit) from None
+
+
 def _plugin_failed(command: str | None, context: str, errors: list[str]) -> ApiError:
     plugin = f"credential plugin {command!r}" if command else "credential plugin"
     return ApiError(f"the {plugin} of context {context!r} failed: {errors[-1]}; log in again "
@@ -303,6 +421,8 @@ class Kube:
         with _PLUGIN_ERRORS.catch() as failed:
             try:
                 token = self.config.get_api_key_with_prefix("BearerToken", alias="authorization")
+            except _PluginTimeout as e:
+                raise e.error(self.context) from None
             except Exception as e:  # noqa: BLE001 - an OIDC refresh, say: it raises anything
                 raise ApiError(f"cannot refresh the credentials of context {self.context!r}: "
                                f"{_root_cause(e)}; log in again", 401) from e
@@ -560,22 +680,23 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
     try:
         # the loader itself (a private helper, there since v10): one parse, and
         # the user's exec plugin at hand for messages
-        loader = kube_config._get_kube_config_loader(filename=files, persist_config=False)
-        chosen = _choose(loader, context)
-    except UserError:
-        raise
-    except Exception as e:  # noqa: BLE001 - ConfigException, or YAML that does not parse
-        raise UserError(f"cannot use the kubeconfig {files}: {e}") from e
+        loader = kube_config._get_kube_config_loader(filename=files, persist_config=False,
+                                                     active_context=context)
+    except Exception as e:  # noqa: BLE001 - ConfigException, YAML errors, TypeError on a list
+        raise UserError(_unusable(files, context, e)) from e
+    chosen = loader.current_context
+    plugin = _plugin_command(loader)
     cfg = configuration.Configuration()
     try:
         with _PLUGIN_ERRORS.catch() as failed:
             loader.load_and_set(cfg)
     except ConfigException as e:
-        raise UserError(f"cannot use the kubeconfig {files}: {e}") from e
+        raise UserError(f"cannot use the kubeconfig {files}: {e}; {KUBECONFIG_WAY_OUT}") from e
+    except _PluginTimeout as e:
+        raise e.error(chosen["name"]) from None
     except Exception as e:  # noqa: BLE001 - an OIDC refresh at load raises anything
         raise ApiError(f"cannot load the credentials of context {chosen['name']!r}: "
                        f"{_root_cause(e)}; log in again", 401) from e
-    plugin = _plugin_command(loader)
     if failed:
         raise _plugin_failed(plugin, chosen["name"], failed)
     cfg.retries = 1
@@ -587,17 +708,18 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
                 kubeconfig, plugin)
 
 
-def _choose(loader, context: str | None) -> dict:
-    """The context to use (the current one when None), made the loader's active one."""
-    if context is None or context == loader.current_context["name"]:
-        return loader.current_context
-    contexts = loader.list_contexts()
-    chosen = next((c for c in contexts if c["name"] == context), None)
-    if chosen is None:
-        names = ", ".join(c["name"] for c in contexts) or "none"
-        raise UserError(f"context {context!r} not found in the kubeconfig (contexts: {names})")
-    loader.set_active_context(context)
-    return chosen
+def _unusable(files: str, context: str | None, e: Exception) -> str:
+    """Why the loader refused the kubeconfig, found again in its files (only
+    now, as it failed), or what the loader said."""
+    docs = []
+    for name in (f for f in files.split(os.pathsep) if f):
+        try:
+            with open(os.path.expanduser(name), "rb") as f:
+                docs.append((name, f.read()))
+        except OSError:
+            continue        # the loader skips a file that is not there, so do we
+    return kubeconfig_problem(docs, context) or \
+        f"cannot use the kubeconfig {files}: {e}; {KUBECONFIG_WAY_OUT}"
 
 
 def _plugin_command(loader) -> str | None:

@@ -6,6 +6,7 @@ Files that hold keys (core.keys) are left out unless asked for, and named.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -49,7 +50,7 @@ def read_ignore_file(root: str, base: str, name: str) -> str | None:
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
-        raise SnapshotError(f"cannot read {shown}: {e.strerror}") from e
+        raise SnapshotError(cannot_read("", shown, e)) from e
     if len(data) > IGNORE_FILE_LIMIT:
         raise SnapshotError(f"{shown} is larger than {human_bytes(IGNORE_FILE_LIMIT)}, the limit "
                             f"for an ignore file; is it really one?")
@@ -120,10 +121,45 @@ def scan(root: str | os.PathLike, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     if skipped is not None:
         skipped.extend(walk.skipped)
     if not walk.entries:
-        why = " and leaving out files that hold keys" if walk.skipped else ""
-        raise SnapshotError(f"{shown} has no files to sync (after .sourceignore/.gitignore "
-                            f"rules{why})")
+        raise SnapshotError(nothing_to_sync(shown, walk.skipped))
     return Snapshot(walk.top, walk.entries)     # added in key order (files())
+
+
+def nothing_to_sync(shown: str, skipped: list[str]) -> str:
+    """Why a scan found nothing; when key files were all it found, name them
+    and the flag that takes them."""
+    text = f"{shown} has no files to sync (after .sourceignore/.gitignore rules"
+    if not skipped:
+        return text + ")"
+    named = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    return (f"{text} and leaving out files that may hold keys: {named}); pass "
+            "--include-secrets to upload them")
+
+
+SHOWN_LEVELS = 4    # of a path too deep to show whole: its first directories
+
+
+def cannot_read(what: str, rel: str, e: OSError) -> str:
+    """A file or directory of the tree that cannot be read, and the way out:
+    fix it, or leave it out with .sourceignore. A path too long to name whole
+    is shown by its first directories."""
+    parts = rel.split("/")
+    if len(parts) > SHOWN_LEVELS + 1:
+        depth = len(parts) - (0 if what else 1)     # directories, a file's own excluded
+        rel = "/".join(parts[:SHOWN_LEVELS]) + f"/.../{parts[-1]} ({depth} directories deep)"
+    if e.errno == errno.ENAMETOOLONG:
+        way_out = f"list a directory above it in .sourceignore, e.g. {shown_name(parts[0])}/"
+    elif e.errno in (errno.EACCES, errno.EPERM):
+        way_out = "fix its permissions, or list it in .sourceignore"
+    else:
+        way_out = "fix it, or list it in .sourceignore"
+    return f"cannot read {what}{shown_name(rel)}: {e.strerror}; {way_out}"
+
+
+def shown_name(name: str) -> str:
+    """A file name as people may read it: the bytes of a name that is not
+    UTF-8 as \\xNN escapes (the terminal layer escapes control characters)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _refuse_broad(shown: str) -> None:
@@ -182,8 +218,8 @@ class _Walk:
             with os.scandir(directory) as it:
                 return list(it)
         except OSError as e:
-            raise SnapshotError(f"cannot read directory {prefix.rstrip('/') or self.shown}: "
-                                f"{e.strerror}") from e
+            raise SnapshotError(cannot_read("directory ", prefix.rstrip("/") or self.shown,
+                                            e)) from e
 
     def _target(self, item: os.DirEntry, key: str) -> tuple[str, tuple] | None:
         """The regular file an entry stands for (a symlink's target inside the
@@ -214,7 +250,9 @@ class _Walk:
         try:
             key.encode("utf-8")
         except UnicodeEncodeError:
-            raise SnapshotError(f"{key!r}: file name is not valid UTF-8") from None
+            raise SnapshotError(f'"{shown_name(key)}": file name is not valid UTF-8 (Flux '
+                                'needs UTF-8 names); rename it, or list it in .sourceignore') \
+                from None
         if not self.include_keys and keys.key_file(key):
             self._skip(key, "its name")
             return
@@ -302,7 +340,7 @@ def check_yaml(snapshot: Snapshot, keep=lambda doc: None,
         try:
             docs[key] = [keep(doc) for doc in yaml.load_all(text, Loader=_YAML_LOADER)]
         except yaml.YAMLError as e:
-            raise SnapshotError(f"{key}: {_yaml_problem(e)}") from None
+            raise SnapshotError(f"{key}: {yaml_problem(e)}") from None
         except RecursionError:      # the pure loader recurses once per level
             raise SnapshotError(f"{key}: invalid YAML: nested too deeply") from None
     return docs
@@ -319,7 +357,7 @@ def _read_whole(key: str, path: str) -> bytes:
         raise SnapshotError(f"{key}: cannot read it: {e.strerror}") from e
 
 
-def _yaml_problem(e: yaml.YAMLError) -> str:
+def yaml_problem(e: yaml.YAMLError) -> str:
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     problem = getattr(e, "problem", None) or getattr(e, "context", None)
     if mark is None or problem is None:

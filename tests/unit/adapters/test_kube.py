@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kubectl_gitops_run.adapters import kube
-from kubectl_gitops_run.errors import ApiError
+from kubectl_gitops_run.errors import ApiError, UserError
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -151,6 +152,16 @@ def test_explain_403_that_is_not_rbac_says_what_the_server_said():
         f'forbidden: cannot create secrets in namespace "dev": {message}')
 
 
+def test_explain_403_of_a_quota_says_the_way_out():
+    message = ('secrets "gitops-run-a" is forbidden: exceeded quota: q, requested: '
+               'count/secrets=1, used: count/secrets=0, limited: count/secrets=0')
+    assert kube.explain(403, message, "patch", "/api/v1/namespaces/dev/secrets/gitops-run-a") == (
+        f'forbidden: cannot patch secrets "gitops-run-a" in namespace "dev": {message}; free '
+        f"some of what quota 'q' counts, or ask an admin to raise the quota (see `kubectl "
+        f"describe resourcequota q -n dev`)")
+    assert kube.quota_way_out("being terminated", "dev") is None
+
+
 def test_explain_404_of_the_namespace():
     line = kube.explain(404, 'namespaces "dev" not found', "create", LEASE)
     assert line == ('namespace "dev" not found: create it (kubectl create namespace dev) or pick '
@@ -213,6 +224,20 @@ def test_transport_errors():
         "timed out waiting for an answer from the Kubernetes API server at")
 
 
+def test_a_server_that_hangs_up_in_the_tls_handshake_is_unreachable():
+    import ssl
+    from urllib3.exceptions import SSLError
+    eof = ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
+                             "protocol (_ssl.c:1006)")
+    assert kube.transport_error(_urllib3_error(SSLError(eof)), "https://h:1", "c") == (
+        "cannot reach the Kubernetes API server at https://h:1 (context 'c'): it closed the "
+        "connection during the TLS handshake; is the cluster running, and is the server in the "
+        "kubeconfig its API server?")
+    wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")  # plain HTTP
+    assert kube.transport_error(_urllib3_error(SSLError(wrong)), "https://h:1", "c").startswith(
+        "TLS failure talking to")
+
+
 @pytest.mark.parametrize("planned, retry_after, pause", [
     (0.2, None, 0.2), (0.2, "1", 1.0), (0.5, "0", 0.5), (0.2, "60", kube.RETRY_AFTER_MAX),
     (0.2, "Wed, 21 Oct 2015 07:28:00 GMT", 0.2),
@@ -263,15 +288,112 @@ def test_a_failing_credential_plugin_is_named_at_connect(tmp_path, capfd):
     assert capfd.readouterr().err == ""      # kubernetes' own log line is kept off stderr
 
 
-def test_a_credential_plugin_failing_on_refresh_is_named_at_the_request(tmp_path, capfd):
-    # the first run gives a token that has expired already; the refresh fails
-    user = plugin(tmp_path, f'[ -e "$0.used" ] && {{ echo "session expired" >&2; exit 3; }}\n'
+@pytest.mark.parametrize("then, said", [
+    ('{ echo "session expired" >&2; exit 3; }',
+     r"corp-login' of context 'ctx' failed: exec: process returned 3\. session expired; log in "
+     r"again"),
+    ("exec sleep 60", r"corp-login' \(context 'ctx'\) did not answer within 0\.5s; run it"),
+])
+def test_a_credential_plugin_failing_on_refresh_is_named_at_the_request(tmp_path, capfd,
+                                                                        monkeypatch, then, said):
+    monkeypatch.setattr(kube, "PLUGIN_TIME_LIMIT", 0.5)
+    # the first run gives a token that has expired already; the refresh fails or hangs
+    user = plugin(tmp_path, f'[ -e "$0.used" ] && {then}\n'
                             f'touch "$0.used"\necho \'{CREDENTIAL}\'\n')
     k = kube.connect(kubeconfig(tmp_path, "https://127.0.0.1:1", user))
-    with pytest.raises(ApiError, match=r"corp-login' of context 'ctx' failed: exec: process "
-                                       r"returned 3\. session expired; log in again"):
+    with pytest.raises(ApiError, match=said):
         k.get("Secret", "s")
     assert capfd.readouterr().err == ""
+
+
+def test_a_credential_plugin_that_never_answers_is_stopped(tmp_path, monkeypatch):
+    monkeypatch.setattr(kube, "PLUGIN_TIME_LIMIT", 0.5)
+    user = plugin(tmp_path, "echo $$ > \"$0.pid\"; exec sleep 60\n")
+    t0 = time.monotonic()
+    with pytest.raises(ApiError) as err:
+        kube.connect(kubeconfig(tmp_path, "https://127.0.0.1:1", user))
+    assert time.monotonic() - t0 < 10
+    assert str(err.value) == (
+        f"credential plugin {user['exec']['command']!r} (context 'ctx') did not answer within "
+        f"0.5s; run it yourself to see why (it may be waiting for a login), then retry")
+    assert err.value.status == 401
+    pid = int((tmp_path / "corp-login.pid").read_text())
+    with pytest.raises(ProcessLookupError):      # killed and reaped, not left behind
+        os.kill(pid, 0)
+
+
+def test_a_credential_plugin_given_the_terminal_gets_longer(monkeypatch):
+    monkeypatch.setattr(kube, "PLUGIN_TIME_LIMIT", 60)
+    monkeypatch.setattr(kube, "PLUGIN_TIME_LIMIT_TTY", 0.3)  # may ask a person: stdin given
+    proc = kube._PluginProcess(["sleep", "60"], stdin=subprocess.DEVNULL)
+    with pytest.raises(kube._PluginTimeout) as stopped:
+        proc.communicate()
+    assert (stopped.value.command, stopped.value.seconds) == ("sleep", 0.3)
+    assert proc.returncode is not None              # killed and reaped
+
+
+def test_a_credential_plugin_that_answers_in_time_is_used(tmp_path):
+    fresh = CREDENTIAL.replace("2000-01-01", "2999-01-01")
+    user = plugin(tmp_path, f"sleep 0.2; echo '{fresh}'\n")
+    k = kube.connect(kubeconfig(tmp_path, "https://127.0.0.1:1", user))
+    assert k._auth() == {"authorization": "Bearer t"}
+
+
+# -- kubeconfigs that cannot be used ------------------------------------------------------
+
+GOOD = b"current-context: a\ncontexts: [{name: a, context: {cluster: c}}]\n"
+
+
+@pytest.mark.parametrize("text, context, problem", [
+    (b"{{{ not: [yaml", None, "cannot use the kubeconfig K: invalid YAML at line 1, column 15: "
+                              "expected ',' or ']', but got '<stream end>'; fix it, or pass "
+                              "another with --kubeconfig"),
+    (b"", None, "cannot use the kubeconfig K: the file is empty; fix it, or pass another with "
+                "--kubeconfig"),
+    (b"- a\n- b\n", None, "cannot use the kubeconfig K: not a kubeconfig (a mapping of "
+                          "clusters, contexts and users) but a list; fix it, or pass another "
+                          "with --kubeconfig"),
+    (b"contexts: 3\n", None, "cannot use the kubeconfig K: its contexts are not a list of "
+                             "mappings; fix it, or pass another with --kubeconfig"),
+    (b"current-context: gone\ncontexts: [{name: a}, {name: b}]\n", None,
+     "context 'gone' not found in the kubeconfig K (its current-context; contexts: a, b); pick "
+     "one with --context (see `kubectl config get-contexts`)"),
+    (GOOD, "nope", "context 'nope' not found in the kubeconfig K (contexts: a); pick one with "
+                   "--context (see `kubectl config get-contexts`)"),
+    (b"contexts: []\n", None, "the kubeconfig K sets no current-context; pick a context with "
+                              "--context (see `kubectl config get-contexts`)"),
+    (GOOD, None, None), (GOOD, "a", None),
+])
+def test_kubeconfig_problem(text, context, problem):
+    assert kube.kubeconfig_problem([("K", text)], context) == problem
+
+
+def test_kubeconfig_problem_merges_files_as_the_client_does():
+    other = b"current-context: b\ncontexts: [{name: b}]\n"
+    assert kube.kubeconfig_problem([("K1", GOOD), ("K2", other)], None) is None
+    assert kube.kubeconfig_problem([("K1", GOOD), ("K2", b"")], None).startswith(
+        "cannot use the kubeconfig K2: the file is empty")
+    assert kube.kubeconfig_problem([("K1", other), ("K2", b"current-context: c\n")], "x") == (
+        f"context 'x' not found in the kubeconfig K1{os.pathsep}K2 (contexts: b); pick one with "
+        f"--context (see `kubectl config get-contexts`)")
+
+
+def test_connect_names_what_is_wrong_with_the_kubeconfig(tmp_path):
+    good = kubeconfig(tmp_path, "https://127.0.0.1:1", {"token": "t"})
+    bad = tmp_path / "bad"
+    bad.write_text("- a\n")
+    with pytest.raises(UserError, match=rf"^cannot use the kubeconfig {bad}: not a kubeconfig"):
+        kube.connect(str(bad))
+    with pytest.raises(UserError, match=r"^context 'nope' not found in the kubeconfig .*"
+                                        r"\(contexts: ctx\); pick one with --context"):
+        kube.connect(good, context="nope")
+    # --context picks a good one though the current-context is gone
+    cfg = json.loads(Path(good).read_text())
+    cfg["current-context"] = "gone"
+    Path(good).write_text(json.dumps(cfg))
+    with pytest.raises(UserError, match=r"^context 'gone' not found .*its current-context"):
+        kube.connect(good)
+    assert kube.connect(good, context="ctx").context == "ctx"
 
 
 # -- import cost ---------------------------------------------------------------------------

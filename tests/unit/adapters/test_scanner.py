@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
@@ -459,10 +460,13 @@ def test_a_tree_deeper_than_path_max_is_one_error(tmp_path):
     write(tmp_path, {"app.yaml": ""})
     chain(tmp_path, "dd", 2200)                   # 'dd/' * 2200: past PATH_MAX (4096)
     try:
-        too_long = (r"^cannot read (directory )?(dd/)+(dd|\.gitignore|\.sourceignore): "
-                    r"File name too long$")
+        too_long = (r"^cannot read (directory )?dd/dd/dd/dd/\.\.\./(dd|\.gitignore|\.sourceignore)"
+                    r" \(\d{4} directories deep\): File name too long; list a directory above "
+                    r"it in \.sourceignore, e\.g\. dd/$")
         with pytest.raises(SnapshotError, match=too_long):
             scan(tmp_path)
+        (tmp_path / ".sourceignore").write_text("dd/\n")     # the way out it names
+        assert keys(tmp_path) == ["app.yaml"]
     finally:
         unchain(tmp_path, "dd")
 
@@ -572,5 +576,65 @@ def test_files_that_are_keys_are_known_by_their_content(tmp_path):
 
 def test_a_tree_of_keys_only_says_so(tmp_path):
     write(tmp_path, {"id_rsa": "", ".env": ""})
-    with pytest.raises(SnapshotError, match=r"leaving out files that hold keys\)$"):
+    with pytest.raises(SnapshotError) as err:
         scan(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path} has no files to sync (after .sourceignore/.gitignore rules and leaving out "
+        f"files that may hold keys: .env, id_rsa); pass --include-secrets to upload them")
+    assert list(scan(tmp_path, include_keys=True).entries) == [".env", "id_rsa"]
+
+
+def test_nothing_to_sync_names_a_few_key_files():
+    assert snapshot.nothing_to_sync("app", []) == (
+        "app has no files to sync (after .sourceignore/.gitignore rules)")
+    assert snapshot.nothing_to_sync("app", ["a", "b", "c", "d", "e"]).endswith(
+        "may hold keys: a, b, c and 2 more); pass --include-secrets to upload them")
+
+
+# --- what cannot be read: the way out ------------------------------------------------
+
+@pytest.mark.parametrize("err, way_out", [
+    (errno.EACCES, "fix its permissions, or list it in .sourceignore"),
+    (errno.EIO, "fix it, or list it in .sourceignore"),
+])
+def test_cannot_read_says_the_way_out(err, way_out):
+    e = OSError(err, os.strerror(err))
+    assert snapshot.cannot_read("directory ", "locked", e) == (
+        f"cannot read directory locked: {os.strerror(err)}; {way_out}")
+
+
+def test_a_path_too_long_is_shown_by_its_first_directories():
+    e = OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+    assert snapshot.cannot_read("", "top/" + "d/" * 3000 + ".gitignore", e) == (
+        "cannot read top/d/d/d/.../.gitignore (3001 directories deep): File name too long; "
+        "list a directory above it in .sourceignore, e.g. top/")
+    assert snapshot.cannot_read("directory ", "a/b/c/d/e", e).startswith(
+        "cannot read directory a/b/c/d/e: ")     # short enough to show whole
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read anything")
+def test_an_unreadable_directory_says_the_way_out(tmp_path):
+    write(tmp_path, {"app.yaml": "", "locked/x.yaml": ""})
+    (tmp_path / "locked").chmod(0)
+    try:
+        with pytest.raises(SnapshotError, match=r"^cannot read directory locked: Permission "
+                                                r"denied; fix its permissions, or list it in "
+                                                r"\.sourceignore$"):
+            scan(tmp_path)
+        (tmp_path / ".sourceignore").write_text("locked/\n")
+        assert keys(tmp_path) == ["app.yaml"]
+    finally:
+        (tmp_path / "locked").chmod(0o755)
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS file names are UTF-8")
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_with_the_way_out(tmp_path):
+    write(tmp_path, {"app.yaml": ""})
+    with open(os.path.join(os.fsencode(tmp_path), b"sub\xff\xfe.yaml"), "w"):
+        pass
+    with pytest.raises(SnapshotError) as err:
+        scan(tmp_path)
+    assert str(err.value) == ('"sub\\xff\\xfe.yaml": file name is not valid UTF-8 (Flux needs '
+                              'UTF-8 names); rename it, or list it in .sourceignore')
+    (tmp_path / ".sourceignore").write_bytes(b"sub\xff\xfe.yaml\n")
+    assert keys(tmp_path) == ["app.yaml"]
