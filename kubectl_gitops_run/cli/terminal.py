@@ -45,6 +45,9 @@ class TerminalReporter(Warnings):
     def waiting(self, what: str) -> None:
         click.echo(output.escape(what), err=True)
 
+    def judged(self, healthy: bool, message: str) -> None:
+        click.echo(output.escape(message), err=True)
+
     def uploading(self, files_done: int, files: int, bytes_done: int, total: int) -> None:
         if files < BAR_MIN_FILES:
             return

@@ -103,6 +103,18 @@ def kustomization_progress(obj: dict | None, revision: str, token: str | None = 
     return Progress(WAITING, message(obj) if state == "False" else "")
 
 
+# kustomize-controller's words on its Healthy condition while it polls (every
+# 5 s) the objects it just applied; status.inventory already lists them then.
+HEALTH_CHECKS = "Running health checks for revision "
+
+
+def checking_health(obj: dict | None, revision: str) -> bool:
+    """Has Flux applied `revision` and begun its health checks of it?"""
+    healthy = condition(obj, "Healthy") or {}
+    return (healthy.get("status") == "Unknown"
+            and (healthy.get("message") or "").startswith(f"{HEALTH_CHECKS}{revision} "))
+
+
 def applied_count(kustomization: dict | None) -> int | None:
     inventory = ((kustomization or {}).get("status") or {}).get("inventory")
     if inventory is None:

@@ -14,6 +14,7 @@ Content-MD5 check, and the sync starts over from a fresh scan.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -27,10 +28,11 @@ from ..adapters.discovery import Discovery
 from ..adapters.s3 import range_cuts
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
-from ..core import flux, health, helm, inventory, manifests, naming
+from ..core import flux, health, helm, inventory, manifests, naming, verdict
 from ..core.snapshot import Plan, Snapshot, plan, short_revision
 from ..errors import BucketUnreachable, FileChanged, S3Error, UserError, WaitTimeout
 from .report import SILENT, Reporter
+from .settle import Judge
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ class Syncer:
         self.cancel = cancel or threading.Event()
         self.report = report
         self.last_flip: dict | None = None    # the Bucket as our last flip left it
+        self.judged: verdict.Verdict | None = None  # our verdict on the last apply
 
     # -- the whole sync ------------------------------------------------------
 
@@ -261,10 +264,27 @@ class Syncer:
             return flux.applied_count(ks)
         # a failure Flux reported before this request is no verdict on this sync
         token, ks = self._request(self.name, "Kustomization")
-        ks = self._wait("Kustomization",
-                        lambda obj: flux.kustomization_progress(obj, revision, token), revision,
-                        start=ks, detail=self._not_ready)
+        flux_verdict = functools.partial(flux.kustomization_progress, revision=revision,
+                                         token=token)
+        ks = self._wait("Kustomization", lambda obj: _applied(flux_verdict(obj), obj, revision),
+                        revision, start=ks, detail=self._not_ready)
+        # nothing to judge unless Flux is running its health checks of `revision`
+        judge = Judge(self.kube, inventory.entries(ks) if flux.checking_health(ks, revision)
+                      else [], self.timeout, self._judged)
+        try:
+            ks = self._wait("Kustomization", flux_verdict, revision, start=ks,
+                            detail=self._not_ready)
+        except UserError as e:
+            raise UserError(_with(str(e), verdict.disagreement(judge.stop(), False))) from None
+        finally:
+            judge.stop()
+        if verdict.disagreement(judge.stop(), True):
+            self.report.warning(verdict.disagreement(judge.stop(), True))
         return flux.applied_count(ks)
+
+    def _judged(self, ours: verdict.Verdict, objects: int) -> None:
+        self.judged = ours
+        self.report.judged(ours.healthy, verdict.describe(ours, objects))
 
     def _wait_release(self, revision: str) -> int | None:
         """The HelmChart that helm-controller makes is built from exactly
@@ -330,6 +350,18 @@ class Syncer:
     def _missing(self, kind: str) -> UserError:
         return UserError(f"{kind} {self.namespace}/{self.name} of session {self.session!r} is "
                          f"missing; run `kubectl gitops-run up` to repair the session")
+
+
+def _applied(progress: flux.Progress, ks: dict | None, revision: str) -> flux.Progress:
+    """Flux's verdict, or done already once Flux applied `revision` and began
+    its health checks: the plugin then judges them itself (ops.settle)."""
+    if progress.state == flux.WAITING and flux.checking_health(ks, revision):
+        return flux.Progress(flux.DONE)
+    return progress
+
+
+def _with(message: str, more: str) -> str:
+    return f"{message} ({more})" if more else message
 
 
 def _down(e: S3Error) -> Exception:

@@ -20,6 +20,9 @@ class Reporter:
     def uploaded(self) -> None:
         """The upload finished (or failed): clear any progress shown."""
 
+    def judged(self, healthy: bool, message: str) -> None:
+        """The plugin's own health verdict on what Flux applied, ahead of Flux's."""
+
     def forwarding(self, url: str, target: str) -> None:
         """A port-forward's target first has a Ready pod: where to reach it."""
 
