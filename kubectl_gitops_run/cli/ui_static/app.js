@@ -276,7 +276,8 @@ function draw() {
   errors.hidden = !current.errors.length;
   errors.textContent = current.errors.join("\n");
   const main = document.getElementById("main");
-  main.replaceChildren(...(current.view === "list" ? drawList(current) : drawDetail(current)));
+  main.replaceChildren(...(current.view === "list" ? drawList(current) : drawDetail(current))
+    .filter((node) => node));   // sections that have nothing to show are null
 }
 
 function route() {
