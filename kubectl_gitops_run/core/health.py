@@ -8,6 +8,7 @@ short reason in words a developer acts on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 CURRENT, IN_PROGRESS, FAILED = "Current", "InProgress", "Failed"
 # Waiting reasons that mean a pod will not start without a change.
@@ -91,15 +92,33 @@ def pod(obj: dict) -> Health:
         return Health(IN_PROGRESS, f"not scheduled: {scheduled.get('message') or 'Pending'}")
     if _conditions(obj).get("Ready", {}).get("status") == "True":
         return Health(CURRENT)
+    waiting = _waiting(status)
+    if waiting:         # ContainerCreating, PodInitializing: on its way, but say where
+        return Health(IN_PROGRESS, waiting)
     return Health(IN_PROGRESS, f"pod {phase or 'Pending'}, not Ready")
+
+
+def _waiting(status: dict) -> str:
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason")
+        if reason:
+            return f"container {cs.get('name')} {reason}"
+    return ""
 
 
 def _pvc(obj: dict) -> Health:
     phase = (obj.get("status") or {}).get("phase")
     if phase == "Bound":
         return Health(CURRENT)
-    return Health(IN_PROGRESS, f"{phase or 'Pending'}: no volume bound; the cluster may have no "
-                               f"matching storage class or provisioner")
+    if phase == "Lost":
+        return Health(FAILED, "Lost: its volume is gone")
+    # the API server fills in the default storage class on create: none left
+    # means the cluster has no default one
+    klass = (obj.get("spec") or {}).get("storageClassName")
+    where = (f"no provisioner for storage class {klass!r} (or it is missing, or waits for a "
+             f"pod to use the claim)" if klass else "no default storage class")
+    return Health(IN_PROGRESS, f"{phase or 'Pending'}: no volume bound; the cluster has no "
+                               f"matching storage class or provisioner: {where}")
 
 
 def _job(obj: dict) -> Health:
@@ -149,15 +168,52 @@ def status(obj: dict | None) -> Health:
     return _generic(obj) or RULES.get(kind, _by_conditions)(obj)
 
 
-def not_ready(objects: list[tuple[object, dict | None]]) -> str:
+WORKLOADS = {"Deployment", "StatefulSet", "ReplicaSet", "DaemonSet", "Job"}
+_EXPRESSIONS = {"In": "{key} in ({values})", "NotIn": "{key} notin ({values})",
+                "Exists": "{key}", "DoesNotExist": "!{key}"}
+
+
+def pod_selector(obj: dict) -> str | None:
+    """The label selector of a workload's pods, as the API takes it (None for
+    other kinds, or a workload that selects nothing)."""
+    if obj.get("kind") not in WORKLOADS:
+        return None
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or []:
+        form = _EXPRESSIONS.get(e.get("operator"))
+        if form:
+            parts.append(form.format(key=e.get("key"), values=",".join(e.get("values") or [])))
+    return ",".join(parts) or None
+
+
+def explain(obj: dict, pods: list[dict]) -> Health:
+    """An object's health; for a workload that is not Current, why, in the
+    words of its pods (`pods`: those its selector picks): a stuck one first."""
+    health = status(obj)
+    if health.status == CURRENT:
+        return health
+    said = [(p, h) for p in pods for h in [pod(p)] if h.status != CURRENT]
+    said.sort(key=lambda pair: pair[1].status != FAILED)
+    if not said:
+        return health
+    name = (said[0][0].get("metadata") or {}).get("name", "")
+    return Health(said[0][1].status if said[0][1].status == FAILED else health.status,
+                  f"{health.reason}; pod {name}: {said[0][1].reason}")
+
+
+def not_ready(objects: list[tuple[object, dict | None]],
+              pods_of: Callable[[dict], list[dict]] = lambda obj: []) -> str:
     """The applied objects (from an inventory, as read now) that are not
     Current, and why, for the one error line: Helm's message on a wait that
     ran out names none, nor does Flux's while its health checks run ('' when
-    all are Current, or gone). `objects`: (inventory Ref, object) pairs."""
-    bad = [(ref, h) for ref, obj in objects if obj is not None
-           for h in [status(obj)] if h.status != CURRENT]
+    all are Current, or gone). `objects`: (inventory Ref, object) pairs;
+    `pods_of(workload)` reads a workload's pods, asked only for those shown."""
+    bad = [(ref, obj) for ref, obj in objects if obj is not None
+           and status(obj).status != CURRENT]
     if not bad:
         return ""
-    shown = "; ".join(f"{ref}: {h.reason}" for ref, h in bad[:MAX_SHOWN])
+    shown = "; ".join(f"{ref}: {explain(obj, pods_of(obj) if pod_selector(obj) else []).reason}"
+                      for ref, obj in bad[:MAX_SHOWN])
     more = f"; and {len(bad) - MAX_SHOWN} more" if len(bad) > MAX_SHOWN else ""
     return f"; not ready: {shown}{more}"

@@ -42,7 +42,15 @@ def pod(phase="Running", ready=True, waiting=None, scheduled=None):
     (pod(phase="Succeeded", ready=False), CURRENT, ""),
     ({"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Pending"}},
      IN_PROGRESS, "no matching storage class or provisioner"),
+    ({"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Pending"}},
+     IN_PROGRESS, "no default storage class"),
+    ({"kind": "PersistentVolumeClaim", "metadata": {}, "spec": {"storageClassName": "fast"},
+      "status": {"phase": "Pending"}}, IN_PROGRESS, "no provisioner for storage class 'fast'"),
+    ({"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Lost"}}, FAILED,
+     "volume is gone"),
     ({"kind": "PersistentVolumeClaim", "metadata": {}, "status": {"phase": "Bound"}}, CURRENT, ""),
+    (pod(phase="Pending", ready=False, waiting={"reason": "ContainerCreating"}), IN_PROGRESS,
+     "container app ContainerCreating"),
     ({"kind": "ConfigMap", "metadata": {}}, CURRENT, ""),
     ({"kind": "Service", "metadata": {}, "spec": {"type": "LoadBalancer"}}, IN_PROGRESS,
      "load balancer"),
@@ -96,3 +104,49 @@ def test_a_flux_object_that_never_succeeded_says_why():
     assert status(repo) == health.Health(IN_PROGRESS, "failed to fetch Helm index")
     repo["status"]["conditions"].pop()
     assert status(repo).reason == "its controller has not seen the latest spec yet"
+
+
+# -- a workload's pods say why ---------------------------------------------------------------------
+
+def named(obj: dict, name: str) -> dict:
+    return {**obj, "metadata": {**obj["metadata"], "name": name}}
+
+
+def test_pod_selector():
+    d = deploy()
+    d["spec"]["selector"] = {"matchLabels": {"app": "web", "tier": "front"}, "matchExpressions": [
+        {"key": "env", "operator": "In", "values": ["dev", "qa"]},
+        {"key": "canary", "operator": "DoesNotExist"}, {"key": "x", "operator": "Exists"},
+        {"key": "y", "operator": "NotIn", "values": ["1"]}]}
+    assert health.pod_selector(d) == "app=web,tier=front,env in (dev,qa),!canary,x,y notin (1)"
+    assert health.pod_selector({"kind": "Service", "spec": {"selector": {"app": "web"}}}) is None
+    assert health.pod_selector(deploy()) is None        # selects nothing: ask for no pods
+
+
+def test_a_workload_says_why_with_its_stuck_pod_first():
+    d = deploy(want=1, updatedReplicas=1, readyReplicas=0)
+    pods = [named(pod(ready=False, phase="Pending", scheduled="0/1 nodes are available"), "a"),
+            named(pod(ready=False, waiting={"reason": "ImagePullBackOff",
+                                            "message": "Back-off pulling image x:9"}), "b"),
+            named(pod(), "c")]
+    got = health.explain(d, pods)
+    assert got == health.Health(FAILED, "0/1 replicas ready; pod b: container app "
+                                        "ImagePullBackOff: Back-off pulling image x:9")
+    assert health.explain(d, pods[:1]).reason == ("0/1 replicas ready; pod a: not scheduled: "
+                                                  "0/1 nodes are available")
+    assert health.explain(d, []) == status(d)
+
+
+def test_not_ready_asks_for_the_pods_of_shown_workloads_only():
+    d = deploy(want=1, updatedReplicas=1, readyReplicas=0)
+    d["spec"]["selector"] = {"matchLabels": {"app": "worker"}}
+    ref = Ref("dev", "worker", "apps", "v1", "Deployment")
+    asked = []
+
+    def pods_of(obj):
+        asked.append(health.pod_selector(obj))
+        return [named(pod(ready=False, waiting={"reason": "CrashLoopBackOff"}), "worker-1")]
+    said = health.not_ready([(ref, d)] * 4, pods_of)
+    assert said.startswith("; not ready: Deployment.apps dev/worker: 0/1 replicas ready; pod "
+                           "worker-1: container app CrashLoopBackOff;")
+    assert asked == ["app=worker"] * health.MAX_SHOWN and said.endswith("and 1 more")
