@@ -16,6 +16,9 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' >&2
+	@# an editable install leaves the package without bytecode (and the environment
+	@# may set PYTHONDONTWRITEBYTECODE): compile it, as a pip install does (issue 13)
+	@$(PY) -m compileall -q kubectl_gitops_run >&2
 	@touch $@
 
 e2e-bins: venv

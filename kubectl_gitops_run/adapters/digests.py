@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 VERSION = 2                  # 2: each entry ends with the key kind (scanner.scan)
 MAX_AGE = 30 * 24 * 3600     # seconds
+WRITE_SLICE = 2000           # entries encoded at a time
 
 
 def cache_file(source: str) -> Path:
@@ -36,7 +38,9 @@ def load(source: str) -> dict:
     files = doc.get("files")
     if not isinstance(files, dict) or not all(map(_valid, files.values())):
         return {}
-    return {path: tuple(sig) for path, sig in files.items()}
+    for path, sig in files.items():     # in place: no second dict of 100,000 entries
+        files[path] = tuple(sig)
+    return files
 
 
 def _valid(sig) -> bool:
@@ -49,7 +53,6 @@ def _valid(sig) -> bool:
 
 def save(source: str, cache: dict) -> None:
     path = cache_file(source)
-    doc = {"version": VERSION, "source": os.path.abspath(source), "files": cache}
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         if not path.exists():
@@ -58,11 +61,23 @@ def save(source: str, cache: dict) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(fd, "w") as f:
             os.fchmod(fd, 0o600)          # a stale temporary file keeps its old mode
-            f.write(json.dumps(doc, separators=(",", ":")))
+            _write(f, source, cache)
         os.replace(tmp, path)     # readers see the old file or the new, never half
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def _write(f, source: str, cache: dict) -> None:
+    """The cache file, a slice of entries at a time: one JSON text of 100,000
+    entries would be a string of about 20 MB."""
+    head = json.dumps({"version": VERSION, "source": os.path.abspath(source)})
+    f.write(head[:-1] + ',"files":{')
+    items, sep = iter(cache.items()), ""
+    while part := dict(itertools.islice(items, WRITE_SLICE)):
+        f.write(sep + json.dumps(part, separators=(",", ":"))[1:-1])
+        sep = ","
+    f.write("}}")
 
 
 def _private_dirs(directory: Path) -> None:

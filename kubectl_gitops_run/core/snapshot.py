@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)    # one per file: no __dict__ (~100 B each)
 class Entry:
     key: str    # '/'-separated path relative to the root
     path: str   # absolute path to read (a symlink's target)

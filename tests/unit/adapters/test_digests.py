@@ -109,3 +109,14 @@ def test_the_cache_is_private(tmp_path, monkeypatch):
     mode = {p: stat.S_IMODE(p.stat().st_mode) for p in (f, f.parent, f.parent.parent)}
     assert mode == {f: 0o600, f.parent: 0o700, f.parent.parent: 0o700}
     assert digests.load(str(tmp_path)) == {"p": tuple(GOOD)}
+
+
+def test_a_large_cache_is_written_in_slices_and_read_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = {f"/src/d{i // 100}/f{i} é": (i, i + 1, i + 2, 10**18 + i, f"{i:032x}", "")
+             for i in range(digests.WRITE_SLICE * 2 + 7)}
+    digests.save("/src", cache)
+    json.loads(digests.cache_file("/src").read_text())      # one valid JSON document
+    assert digests.load("/src") == cache
+    digests.save("/src", {})
+    assert digests.load("/src") == {}

@@ -255,11 +255,11 @@ def test_python_dash_m_passes_the_exit_status_on():
 def test_last_resort_handler_survives_a_failed_import(capsys, monkeypatch, tmp_path):
     # a module the command imports lazily cannot be imported: the handler must
     # still print one line, without importing anything itself
-    monkeypatch.setitem(sys.modules, "kubectl_gitops_run.adapters.scanner", None)
     monkeypatch.delitem(sys.modules, "kubectl_gitops_run.ops", raising=False)
     monkeypatch.delattr(kubectl_gitops_run, "ops", raising=False)
     for name in [m for m in sys.modules if m.startswith("kubectl_gitops_run.ops.")]:
         monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "kubectl_gitops_run.adapters.kube", None)   # ls needs it
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     code, _, err = run(capsys, "ls")
     assert code == 1
