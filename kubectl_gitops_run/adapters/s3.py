@@ -352,6 +352,18 @@ class S3:
                                    "Content-Type": "application/octet-stream"})
         return clean_etag(resp.headers.get("ETag"))
 
+    def get(self, bucket: str, key: str) -> bytes | None:
+        """One object's body, read whole (small objects only); None if the
+        bucket has no such key."""
+        try:
+            resp = self._call("GET", self._url(bucket, key), describe("download", bucket, key),
+                              bucket=bucket, key=key)
+        except S3Error as e:
+            if e.code == "NoSuchKey":
+                return None
+            raise
+        return resp.content
+
     def copy(self, bucket: str, key: str, src_bucket: str, src_key: str) -> str:
         what = f"copy s3://{src_bucket}/{src_key} to s3://{bucket}/{key}"
         source = "/" + quote_key(src_bucket) + "/" + quote_key(src_key)
