@@ -8,11 +8,13 @@ and `redact` strips them from what is kept in memory too.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 
-from . import flux, health, helm, history, naming, sessions
+from . import flux, health, helm, history, namespaces, naming, sessions
 from .inventory import Ref, entries
 from .pods import current_pod, pod_problem, pod_ready
+from .preflight import KUSTOMIZATION_FILES
 
 SOURCE_GROUP, KUSTOMIZE_GROUP, HELM_GROUP = flux.SOURCE_GROUP, flux.KUSTOMIZE_GROUP, flux.HELM_GROUP
 # what deploys a session: a Kustomization, or a HelmRelease for a chart (core.helm)
@@ -265,22 +267,40 @@ def session_detail(world: World, namespace: str, name: str) -> dict:
 MAX_FILES = 2000        # rows of the file list sent to a page; the counts cover all
 
 
+def generated(listing: dict[str, tuple[str, int]]) -> set[str]:
+    """The keys the session wrote beside the user's files (core.namespaces):
+    its directory, and a root kustomization equal to the one generated for
+    the rest (an ETag is the MD5 of what was put)."""
+    ours = {k for k in listing if k.startswith(namespaces.DIR + "/")}
+    root = KUSTOMIZATION_FILES[0]
+    if root in listing:
+        rest = [k for k in listing if k not in ours and k != root]
+        text = namespaces.generated_kustomization(rest, "").encode()
+        if hashlib.md5(text).hexdigest() == listing[root][0]:
+            ours.add(root)
+    return ours
+
+
 def files_view(current: dict[str, tuple[str, int]] | None,
                previous: dict[str, tuple[str, int]] | None) -> dict:
     """The files of the snapshot Flux reads (`current`: key -> (etag, size)),
     each marked added or changed against `previous`, the other slot, which
-    holds the snapshot before the last sync (empty before a second one)."""
+    holds the snapshot before the last sync (empty before a second one).
+    Keys ending in '/' (the slot's journal) are no files: Flux skips them."""
     if current is None:
         return {"files": [], "removed": [], "count": 0, "bytes": 0, "shown": 0,
-                "problem": "the bucket server holds no snapshot (a new pod: the next sync "
-                           "fills it)"}
-    previous = previous or {}
+                "generated": 0, "problem": "the bucket server holds no snapshot (a new pod: "
+                                           "the next sync fills it)"}
+    current = {k: v for k, v in current.items() if not k.endswith("/")}
+    previous = {k: v for k, v in (previous or {}).items() if not k.endswith("/")}
+    ours = generated(current)
     rows = []
     for key, (etag, size) in sorted(current.items()):
         before = previous.get(key)
         change = "added" if before is None else "changed" if before[0] != etag else None
-        rows.append({"path": key, "size": size, "change": change})
+        rows.append({"path": key, "size": size, "change": change, "generated": key in ours})
     removed = sorted(set(previous) - set(current))
-    return {"files": rows[:MAX_FILES], "removed": removed[:MAX_FILES], "count": len(rows),
+    return {"files": rows[:MAX_FILES], "removed": removed[:MAX_FILES],
+            "count": len(rows) - len(ours), "generated": len(ours),
             "bytes": sum(size for _, size in current.values()), "shown": min(len(rows), MAX_FILES),
             "problem": None}

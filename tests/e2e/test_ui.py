@@ -1,6 +1,10 @@
 """`kubectl gitops-run ui` end to end: the real command against the real
 control plane, driven in Debian's chromium by Playwright (no browser
-download). Screenshots of the list and of a detail page go to docs/."""
+download). Screenshots of the list and of a detail page go to docs/.
+
+The printed URL logs in once: one browser context uses it and every page of
+the module opens in that context (its cookie); raw HTTP checks take the
+cookie from there."""
 from __future__ import annotations
 
 import base64
@@ -76,14 +80,28 @@ def browser(ui_url):
         b.close()
 
 
-@pytest.fixture
-def page(browser, ui_url):
+@pytest.fixture(scope="module")
+def login(browser, ui_url):
+    """The one use of the printed URL: (the logged-in context, where the
+    login landed, the cookie header)."""
     context = browser.new_context(viewport={"width": 1500, "height": 900})
     p = context.new_page()
-    p.set_default_timeout(TIMEOUT_MS)
-    p.goto(ui_url)
-    yield p
+    resp = p.goto(ui_url)
+    assert resp.status == 200
+    landed = p.url
+    p.close()
+    (cookie,) = context.cookies()
+    yield context, landed, f"{cookie['name']}={cookie['value']}"
     context.close()
+
+
+@pytest.fixture
+def page(login, ui_url):
+    p = login[0].new_page()
+    p.set_default_timeout(TIMEOUT_MS)
+    p.goto(base(ui_url))
+    yield p
+    p.close()
 
 
 def base(url: str) -> str:
@@ -112,16 +130,30 @@ def expect(locator):
     return playwright_expect(locator)
 
 
-def test_edit_and_sync_show_in_the_history_without_reload(page, sessions, cluster):
+def file_row(page, path: str):
+    return page.locator(f'#files-table tr[data-file="{path}"]')
+
+
+def test_edit_and_sync_show_in_the_history_and_files_without_reload(page, sessions, cluster):
     ns, app = sessions[0]
     page.goto(base(page.url) + f"#/s/{ns}/hello")
     page.wait_for_selector('#inventory tr[data-object="ConfigMap ' + ns + '/hello"]')
+    # up's first sync is in the history: the three files of examples/hello, added
+    expect(page.locator("#history tbody tr").last).to_contain_text("+3 ~0 -0")
     before = history_rows(page)
+    # the snapshot's files, from the bucket server: all added by that first sync
+    expect(file_row(page, "configmap.yaml")).to_contain_text("added")
+    assert page.locator("#files-table tbody tr:not(.generated)").count() == 3
     (app / "configmap.yaml").write_text((app / "configmap.yaml").read_text()
                                         .replace("Hello from", "Hi from"))
     ok(cluster, "sync", "hello", "-n", ns)
     expect(page.locator("#history tbody tr")).to_have_count(before + 1, timeout=TIMEOUT_MS)
     assert "+0 ~1 -0" in page.locator("#history tbody tr").first.inner_text()
+    # the new revision reads the files again: only the edited one changed in the last sync
+    expect(file_row(page, "configmap.yaml")).to_contain_text("changed")
+    expect(file_row(page, "deployment.yaml")).not_to_contain_text("added")
+    size = (app / "configmap.yaml").stat().st_size
+    assert f"{size} B" in file_row(page, "configmap.yaml").inner_text()
     page.screenshot(path=str(REPO / "docs" / "ui-detail.png"), full_page=True)
 
 
@@ -134,6 +166,99 @@ def test_sync_now_and_reconcile_buttons(page, sessions):
     assert "~1" in page.inner_text("#notice")
     page.click("#action-reconcile")
     expect(page.locator("#notice")).to_contain_text("asked Flux", timeout=TIMEOUT_MS)
+
+
+def open_detail(page, ns: str, name: str) -> None:
+    page.goto(base(page.url) + f"#/s/{ns}/{name}")
+    page.wait_for_selector("#history")
+
+
+def copy_example(tmp_path, example: str) -> Path:
+    app = tmp_path / example
+    shutil.copytree(REPO / "examples" / example, app)
+    return app
+
+
+def test_a_manifest_flux_rejects_shows_its_message_and_the_object(page, cluster, namespace,
+                                                                    tmp_path):
+    app = copy_example(tmp_path, "hello")
+    ok(cluster, "up", str(app), "-n", namespace)
+    # valid YAML, but not a valid object: the API server rejects Flux's dry-run
+    (app / "bad.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n"
+                                  "data:\n  - not a map\n")
+    res = run_plugin(cluster, "sync", "hello", "-n", namespace, "--timeout", "90s")
+    assert res.returncode == 1, res.stdout + res.stderr
+    open_detail(page, namespace, "hello")
+    failing = page.locator("#failing")
+    expect(failing).to_contain_text("ConfigMap", timeout=TIMEOUT_MS)
+    expect(failing).to_contain_text("bad")
+    message = page.locator("#conditions-Kustomization").inner_text()
+    assert "ConfigMap" in message and "bad" in message, message
+    expect(page.locator("h1 .health")).to_have_text("Failed")
+    assert "SyncFailed" in page.locator("#history tbody tr").first.inner_text()
+    page.goto(base(page.url))
+    row = page.locator(f'tr[data-session="{namespace}/hello"]')
+    expect(row).to_contain_text("last sync failed")
+    expect(row.locator("td.health")).to_contain_text("Failed")
+
+
+def test_a_crashing_pod_shows_crashloopbackoff(page, cluster, namespace, tmp_path):
+    app = copy_example(tmp_path, "web")
+    deployment = app / "deployment.yaml"
+    deployment.write_text(deployment.read_text() + (
+        "            - name: ECHO_EXIT\n              value: \"1\"\n"))   # devcluster/echo.py
+    ok(cluster, "up", str(app), "-n", namespace, "--no-wait")
+    open_detail(page, namespace, "web")
+    workload = page.locator(f'#inventory tr[data-object="Deployment.apps {namespace}/web"]')
+    expect(workload).to_contain_text("CrashLoopBackOff", timeout=TIMEOUT_MS)
+    expect(workload.locator("td.health")).not_to_have_text("Current")
+    page.screenshot(path=str(REPO / "docs" / "ui-crashloop.png"), full_page=True)
+
+
+CHART = {"Chart.yaml": "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+         "values.yaml": "message: one\n",
+         "templates/configmap.yaml": (
+             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-hello\n"
+             "data:\n  message: {{ .Values.message | quote }}\n")}
+
+
+def test_a_helm_release_session_shows_its_release_and_inventory(page, cluster, namespace,
+                                                               tmp_path):
+    chart = tmp_path / "chart"
+    for rel, text in CHART.items():
+        (chart / rel).parent.mkdir(parents=True, exist_ok=True)
+        (chart / rel).write_text(text)
+    ok(cluster, "up", str(chart), "-n", namespace)
+    open_detail(page, namespace, "chart")
+    expect(page.locator("#conditions-HelmRelease")).to_contain_text("Ready", timeout=TIMEOUT_MS)
+    expect(page.locator("#release")).to_contain_text("deployed")
+    expect(page.locator(f'#inventory tr[data-object="ConfigMap {namespace}/chart-hello"]')) \
+        .to_contain_text("Current")
+    assert "no Kustomization" not in page.inner_text("main")
+    assert page.locator("#conditions-Kustomization").count() == 0
+    expect(page.locator("h1 .health")).to_have_text("Current")
+
+
+def test_the_forwards_of_a_running_loop_show_and_go(page, cluster, namespace, tmp_path):
+    from tests.e2e.test_forward import Loop
+    app = copy_example(tmp_path, "web")
+    ok(cluster, "up", str(app), "-n", namespace)
+    loop = Loop(cluster, "forward", "web", "-n", namespace, "svc/web", ":80")
+    try:
+        url = loop.saw("forwarding http://127.0.0.1:").split()[1]
+        open_detail(page, namespace, "web")
+        row = page.locator("#forwards-table tbody tr")
+        expect(row).to_contain_text(url, timeout=TIMEOUT_MS)
+        expect(row).to_contain_text("svc/web:80")
+        expect(row).to_contain_text("ready")
+        assert page.locator("#forwards-table a").get_attribute("href").rstrip("/") == url
+        page.goto(base(page.url))
+        expect(page.locator(f'tr[data-session="{namespace}/web"] td.forwards')) \
+            .to_contain_text(url)
+    finally:
+        assert loop.stop() == 0, "".join(loop.err)
+    open_detail(page, namespace, "web")
+    expect(page.locator("#forwards-table")).to_have_count(0, timeout=TIMEOUT_MS)
 
 
 def test_delete_removes_the_session(page, sessions, cluster):
@@ -149,13 +274,17 @@ def test_delete_removes_the_session(page, sessions, cluster):
     assert cluster.kubectl("get", "deployment", "hello", "-n", ns, "--ignore-not-found") == ""
 
 
-def test_security_in_the_browser(page, browser, ui_url):
-    assert "token=" not in page.url                    # gone from the address bar
+def test_security_in_the_browser(page, browser, ui_url, login):
+    assert "token=" not in login[1] and login[1] == base(ui_url)    # gone from the address bar
     assert page.evaluate("document.cookie") == ""      # HttpOnly
     resp = page.goto(base(ui_url))
     assert resp.headers["content-security-policy"] == "default-src 'self'; frame-ancestors 'none'"
     stranger = browser.new_context().new_page()
     assert stranger.goto(base(ui_url)).status == 401
+    # the printed URL worked once, for the login above: another browser gets nothing
+    second = stranger.goto(ui_url)
+    assert second.status == 401 and "used already" in stranger.content()
+    assert stranger.context.cookies() == []
     stranger.context.close()
 
 
@@ -173,10 +302,11 @@ def raw(url: str, method: str, path: str, headers: dict, body: bytes = b""):
     return resp, data
 
 
-def test_security_rules_of_the_running_command(ui_url, sessions, cluster):
+def test_security_rules_of_the_running_command(ui_url, sessions, cluster, login):
     host = urlsplit(ui_url).netloc
-    login, _ = raw(ui_url, "GET", "/?" + urlsplit(ui_url).query, {"Host": host})
-    cookie = login.getheader("Set-Cookie").split(";")[0]
+    cookie = login[2]
+    again, _ = raw(ui_url, "GET", "/?" + urlsplit(ui_url).query, {"Host": host})
+    assert again.status == 401 and again.getheader("Set-Cookie") is None     # used once already
     ns = sessions[0][0]
     assert raw(ui_url, "GET", "/", {"Host": host})[0].status == 401
     assert raw(ui_url, "GET", "/", {"Host": "rebound.example", "Cookie": cookie})[0].status == 403
@@ -190,7 +320,8 @@ def test_security_rules_of_the_running_command(ui_url, sessions, cluster):
     values = [base64.b64decode(v).decode() for v in secret["data"].values()]
     seen = b"".join(raw(ui_url, "GET", path, {"Host": host, "Cookie": cookie})[1] for path in (
         "/api/events?view=list", f"/api/events?view=session&namespace={ns}&name=hello",
-        f"/api/plan?namespace={ns}&name=hello"))
+        f"/api/plan?namespace={ns}&name=hello", f"/api/files?namespace={ns}&name=hello"))
+    assert b"configmap.yaml" in seen
     assert b"hello" in seen
     for value in values:
         assert value.encode() not in seen and secret["data"] and len(value) >= 16

@@ -132,14 +132,16 @@ function filesSection() {
   const doc = files.doc;
   if (!doc) return el("section", { id: "files" }, head, el("p", { class: "muted" },
     files.error ? `cannot read them: ${files.error}` : "reading the bucket server..."));
-  const changed = doc.files.filter((f) => f.change).length;
-  const summary = `${doc.count} files, ${size(doc.bytes)}; ${changed} added or changed and ` +
+  const changed = doc.files.filter((f) => f.change && !f.generated).length;
+  const summary = `${doc.count} files` + (doc.generated ? ` and ${doc.generated} written by gitops-run` : "") +
+    `, ${size(doc.bytes)}; ${changed} added or changed and ` +
     `${doc.removed.length} removed in the last sync` + (doc.shown < doc.count ? ` (first ${doc.shown} shown)` : "");
   return el("section", { id: "files" }, head,
     el("p", { class: "muted" }, doc.problem || summary),
     files.error ? el("p", { class: "Failed" }, `not current: ${files.error}`) : null,
     table("files-table", ["PATH", "SIZE", "LAST SYNC"], doc.files.map((f) =>
-      el("tr", { "data-file": f.path, class: f.change ? "changed" : "" }, el("td", { class: "mono" }, f.path),
+      el("tr", { "data-file": f.path, class: f.generated ? "generated" : "" }, el("td", { class: "mono" }, f.path,
+        f.generated ? el("span", { class: "muted" }, " (written by gitops-run for the session)") : null),
         el("td", {}, size(f.size)), el("td", { class: f.change ? "InProgress" : "muted" }, f.change || "")))),
     doc.removed.length ? el("p", { id: "files-removed", class: "muted" },
       `removed: ${doc.removed.join(", ")}`) : null);

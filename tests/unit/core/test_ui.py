@@ -197,3 +197,19 @@ def test_the_object_flux_rejected_is_named():
     assert ui.failure(ks("False", "kustomize build failed: accumulating resources"))["object"] \
         is None
     assert ui.session_detail(world(ks()), NS, "web")["failure"] is None
+
+
+def test_the_sessions_own_files_are_marked_and_the_journal_left_out():
+    from hashlib import md5
+
+    from kubectl_gitops_run.core import namespaces
+    made = namespaces.session_files(["web.yaml"], "", "dev")
+    listing = {k: (md5(t.encode()).hexdigest(), len(t)) for k, t in made.items()}
+    listing.update({"web.yaml": ("e1", 10), ".kubectl-gitops-run/journal/": ("j", 99)})
+    doc = ui.files_view(listing, None)
+    marked = {f["path"]: f["generated"] for f in doc["files"]}
+    assert marked == {".gitops-run/namespace/kustomization.yaml": True,
+                      "kustomization.yaml": True, "web.yaml": False}
+    assert doc["count"] == 1 and doc["generated"] == 2
+    mine = {**listing, "kustomization.yaml": ("users-own", 50)}     # the user's own
+    assert ui.files_view(mine, None)["count"] == 2
