@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The label kwok's stages leave alone: bucket-server pods get their status
 # from runtime.py, which runs the real server behind them.
 BUCKET_IMAGE_REPO = "minio"
+ECHO_IMAGE_REPO = "gitops-run-echo"     # runtime.py's second image (devcluster/echo.py)
 # The Flux controllers, each with the prefix of its metrics and health ports.
 FLUX = {"source-controller": "sc", "kustomize-controller": "kc", "helm-controller": "hc"}
 
@@ -314,7 +315,7 @@ class Cluster:
 
     def _stage_config(self) -> Path:
         """kwok's stock stages, with pod readiness withheld from bucket-server
-        pods: runtime.py reports their status from the real server."""
+        and echo pods: runtime.py reports their status from the real server."""
         stages = self.share / "kwok-stages"
         docs = []
         for rel in ("node/fast/node-initialize.yaml",
@@ -325,7 +326,7 @@ class Cluster:
             if doc["metadata"]["name"] == "pod-ready":
                 doc["spec"]["selector"]["matchExpressions"].append({
                     "key": '.spec.containers.[0].image | split(":") | .[0] | split("/") | last',
-                    "operator": "NotIn", "values": [BUCKET_IMAGE_REPO]})
+                    "operator": "NotIn", "values": [BUCKET_IMAGE_REPO, ECHO_IMAGE_REPO]})
             docs.append(doc)
         out = self.d / "kwok-stages.yaml"
         out.write_text(yaml.safe_dump_all(docs))

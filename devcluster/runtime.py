@@ -1,13 +1,19 @@
 """The bucket-server runtime: the container runtime for one image, on loopback.
 
 kwok fakes every pod. For pods of the bucket-server image (repository name
-`minio`, any registry, so mirrored images count), this process plays the
-kubelet for real: it runs the MinIO binary with the pod's args and env
-(secretKeyRef resolved from the real Secret, emptyDirs as fresh per-pod
-directories), reports the pod Ready only once the server answers its health
-check, and stops the server when the pod goes away, so a replacement pod
-starts empty as a real one would. A tag other than the pinned one is an image
-this "registry" does not have: ErrImagePull / ImagePullBackOff and an event.
+`minio`, any registry, so mirrored images count) and of the echo app image
+(`gitops-run-echo`, devcluster/echo.py), this process plays the kubelet for
+real: it runs the program with the pod's args and env (secretKeyRef resolved
+from the real Secret, emptyDirs as fresh per-pod directories), reports the pod
+Ready only once the server answers its health check, and stops the server when
+the pod goes away, so a replacement pod starts empty as a real one would. A
+tag other than the pinned one is an image this "registry" does not have:
+ErrImagePull / ImagePullBackOff and an event.
+
+A container that exits is reported as a kubelet reports it: terminated with
+its exit code, then waiting in CrashLoopBackOff (the last run's exit code in
+lastState, restartCount counted) while it backs off, 10 s doubling up to
+5 min, before it is started again.
 
 Two ways in, as in a cluster:
 - pods/portforward: a kwok PortForward (owned by the pod) maps the container
@@ -49,6 +55,7 @@ ECHO_PORT = 8080                # its port when the container names none
 KWOK_SETTLE = 0.3               # seconds for kwok to pick up a new PortForward
 PINNED_TAG = pins()["minio"]["image"].rsplit(":", 1)[1]
 SERVICE_TTL = 2.0
+BACKOFF = (10.0, 300.0)         # the kubelet's restart back-off: first, cap (seconds)
 _pod_ips = (f"10.0.1.{i}" for i in itertools.cycle(range(2, 255)))
 
 
@@ -75,6 +82,12 @@ class Running:
     ready: bool = False
     dir: Path | None = None
     health: str = "/minio/health/ready"
+    argv: list = field(default_factory=list)    # how to (re)start the container
+    env: dict = field(default_factory=dict)
+    log: str = "container.log"
+    restarts: int = 0
+    started: str = ""       # when the container last started (RFC 3339)
+    stopped: threading.Event = field(default_factory=threading.Event)
 
 
 class Runtime:
@@ -158,13 +171,18 @@ class Runtime:
 
     def launch(self, run: Running, pod, argv: list[str], env: dict, log_name: str) -> None:
         run.dir.mkdir(parents=True, exist_ok=True)
-        log = open(run.dir / log_name, "ab")
+        run.argv, run.env, run.log = argv, env, log_name
         for cport, lport in run.ports.items():
             self.port_forward(pod, cport, lport)
-        run.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
         self.set_status(pod, ready=False, waiting=("ContainerCreating", ""))
-        threading.Thread(target=self.await_ready, args=(run, pod), daemon=True).start()
+        self.exec(run)
+        threading.Thread(target=self.supervise, args=(run, pod), daemon=True).start()
+
+    def exec(self, run: Running) -> None:
+        run.started = now()
+        with open(run.dir / run.log, "ab") as log:
+            run.proc = subprocess.Popen(run.argv, env=run.env, stdout=log,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def start_echo(self, run: Running, pod) -> None:
         """devcluster/echo.py with the pod's env, on a free port for its first
@@ -197,23 +215,47 @@ class Runtime:
             return (self.core.read_namespaced_config_map(ref.name, namespace).data or {})[ref.key]
         return ""
 
-    def await_ready(self, run: Running, pod) -> None:
+    def supervise(self, run: Running, pod) -> None:
+        """The container's life as a kubelet sees it: Ready once healthy; on
+        exit, terminated, then CrashLoopBackOff until the back-off ends and it
+        runs again. Ends when the pod goes away (stop())."""
+        backoff = BACKOFF[0]
+        while not run.stopped.is_set():
+            if self.await_ready(run):
+                run.ready = True
+                self.set_status(pod, ready=True, restarts=run.restarts)
+                run.proc.wait()
+                run.ready = False
+            if run.stopped.is_set():
+                return
+            ended = {"exitCode": run.proc.returncode, "startedAt": run.started, "finishedAt": now(),
+                     "reason": "Completed" if run.proc.returncode == 0 else "Error"}
+            run.restarts += 1
+            self.set_status(pod, ready=False, state={"terminated": ended}, restarts=run.restarts)
+            message = (f"back-off {int(backoff)}s restarting failed container="
+                       f"{pod.spec.containers[0].name} pod={pod.metadata.name}_"
+                       f"{pod.metadata.namespace}({pod.metadata.uid})")
+            self.set_status(pod, ready=False, waiting=("CrashLoopBackOff", message),
+                            last=ended, restarts=run.restarts)
+            if run.stopped.wait(backoff):
+                return
+            backoff = min(backoff * 2, BACKOFF[1])
+            self.exec(run)
+            self.set_status(pod, ready=False, last=ended, restarts=run.restarts)
+
+    def await_ready(self, run: Running) -> bool:
+        """Has the container answered its health check (False: it exited first)?"""
         url = f"http://127.0.0.1:{next(iter(run.ports.values()))}{run.health}"
-        while run.proc and run.proc.poll() is None:
+        while run.proc.poll() is None and not run.stopped.is_set():
             try:
                 with urllib.request.urlopen(url, timeout=1) as r:
                     if r.status == 200:
                         time.sleep(KWOK_SETTLE)     # kwok must have seen its PortForward
-                        run.ready = True
-                        self.set_status(pod, ready=True)
-                        return
+                        return run.proc.poll() is None
             except OSError:
                 pass
             time.sleep(0.1)
-        if run.proc and run.uid in self.pods:     # it exited before it was Ready
-            code = run.proc.returncode
-            self.set_status(pod, ready=False, waiting=(
-                "CrashLoopBackOff", f"back-off restarting failed container (exit code {code})"))
+        return False
 
     def port_forward(self, pod, container_port: int, local_port: int) -> None:
         body = {
@@ -236,6 +278,7 @@ class Runtime:
             run = self.pods.pop(uid, None)
         if run is None:
             return
+        run.stopped.set()
         if run.proc and run.proc.poll() is None:
             run.proc.terminate()
             try:
@@ -251,11 +294,21 @@ class Runtime:
 
     # --- what the kubelet would report ---------------------------------------
 
-    def set_status(self, pod, ready: bool, waiting: tuple[str, str] | None = None) -> None:
+    def set_status(self, pod, ready: bool, waiting: tuple[str, str] | None = None, *,
+                   state: dict | None = None, last: dict | None = None,
+                   restarts: int = 0) -> None:
+        """The pod's status: running (Ready or not), or waiting with a reason,
+        or the given container `state`; `last`: how its previous run ended.
+        A container that has run once keeps the pod Running, as a kubelet's."""
         c = pod.spec.containers[0]
         t = now()
-        state = ({"running": {"startedAt": t}} if waiting is None else
-                 {"waiting": {"reason": waiting[0], **({"message": waiting[1]} if waiting[1] else {})}})
+        if state is None:
+            state = ({"running": {"startedAt": t}} if waiting is None else
+                     {"waiting": {"reason": waiting[0],
+                                  **({"message": waiting[1]} if waiting[1] else {})}})
+        phase = "Running" if "running" in state or restarts else "Pending"
+        # a strategic merge patch merges `state` key by key: null the other two
+        state = {k: state.get(k) for k in ("running", "terminated", "waiting")}
         flag = "True" if ready else "False"
         cond = lambda typ, status: {"type": typ, "status": status, "lastTransitionTime": t}  # noqa: E731
         conditions = [cond("PodScheduled", "True"), cond("Initialized", "True"),
@@ -264,13 +317,15 @@ class Runtime:
             for x in conditions[2:]:
                 x["reason"] = "ContainersNotReady"
         ip = pod.status.pod_ip if pod.status and pod.status.pod_ip else next(_pod_ips)
+        container = {"name": c.name, "image": c.image, "imageID": "", "ready": ready,
+                     "restartCount": restarts, "started": bool(state["running"]), "state": state}
+        if last:
+            container["lastState"] = {"terminated": last}
         status = {
-            "phase": "Running" if waiting is None else "Pending",
+            "phase": phase,
             "conditions": conditions, "hostIP": "127.0.0.1", "hostIPs": [{"ip": "127.0.0.1"}],
             "podIP": ip, "podIPs": [{"ip": ip}], "startTime": t,
-            "containerStatuses": [{"name": c.name, "image": c.image, "imageID": "",
-                                   "ready": ready, "restartCount": 0,
-                                   "started": waiting is None, "state": state}],
+            "containerStatuses": [container],
         }
         try:
             self.core.patch_namespaced_pod_status(pod.metadata.name, pod.metadata.namespace,
