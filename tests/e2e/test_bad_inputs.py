@@ -676,9 +676,7 @@ DIRECTORY = [
          prepare=tree({".git/config": "[core]\n"}, hello=False)),
     Case("dir-only-keys", "directory", "only key material (.env)", UP_D,
          ("has no files to sync", "--include-secrets"),
-         prepare=tree({".env": "TOKEN=1\n"}, hello=False),
-         xfail="adapters/scanner.py: 'no files to sync ... leaving out "
-               "files that hold keys' does not name --include-secrets, the way out"),
+         prepare=tree({".env": "TOKEN=1\n"}, hello=False)),
     Case("yaml-invalid", "directory", "invalid YAML", UP_D,
          ("broken.yaml: invalid YAML at line 2",), prepare=tree({"broken.yaml": "a: [x\n"})),
     Case("yaml-invalid-nested", "directory", "invalid YAML three directories down", UP_D,
@@ -715,17 +713,11 @@ DIRECTORY = [
          prepare=both(tree({"secret.yaml": unreadable("a: b\n")}), no_root)),
     Case("dir-unreadable", "directory", "a sub-directory the user may not read", UP_D,
          ("cannot read directory locked", " in .sourceignore"),
-         prepare=both(tree({"locked": unreadable_dir}), no_root),
-         xfail="adapters/scanner.py: names the directory but not the way "
-               "out (fix its permissions, or list it in .sourceignore)"),
+         prepare=both(tree({"locked": unreadable_dir}), no_root)),
     Case("dir-too-deep", "directory", "directories nested deeper than PATH_MAX", UP_D,
-         ("File name too long", " in .sourceignore"), prepare=deep_tree,
-         xfail="adapters/scanner.py: one line, but 4 KB of dd/dd/... and "
-               "no way out (list the directory in .sourceignore)"),
+         ("File name too long", " in .sourceignore"), prepare=deep_tree),
     Case("file-name-not-utf8", "directory", "a file name that is not UTF-8", UP_D,
-         ("file name is not valid UTF-8", "rename"), prepare=odd_name,
-         xfail="adapters/scanner.py: says the name is not UTF-8 (shown "
-               "as '\\udcff\\udcfe.yaml') but not to rename it or list it in .sourceignore"),
+         ("file name is not valid UTF-8", "rename"), prepare=odd_name),
     Case("ignore-file-huge", "directory", "a 2 MB .gitignore", UP_D,
          (".gitignore is larger than 1.0 MiB", "the limit for an ignore file"),
          prepare=tree({".gitignore": "x" * 2_000_000})),
@@ -785,8 +777,6 @@ BROKEN_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: broken\ndata:\n
 WIDGET = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n"
 EXTRA_CM = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n"
 KUBECONFIG_FIX = "--kubeconfig"
-QUOTA_FIX = ("adapters/kube.py `_forbidden`: a quota 403 names the "
-             "quota but not the way out (free some, or ask for more)")
 
 CLUSTER = [
     Case("flux-not-installed", "cluster", "an API server without Flux's CRDs", UP + KC,
@@ -798,15 +788,11 @@ CLUSTER = [
          UP_APP + ("-n", "{ns}-t"), ("being deleted", "pick another with -n"),
          prepare=terminating_namespace),
     Case("quota-pods", "cluster", "a ResourceQuota of pods: 0", UP_APP, ("exceeded quota",),
-         prepare=quota(pods=0),
-         xfail="adapters/bucketserver.py: 'no bucket-server pod "
-               "... check `kubectl get deployment`' does not say that the quota refused it"),
+         prepare=quota(pods=0)),
     Case("quota-deployments", "cluster", "a ResourceQuota of count/deployments.apps: 0",
-         UP_APP, ("exceeded quota", "raise the quota"), prepare=quota(count__deployments_apps=0),
-         xfail=QUOTA_FIX),
+         UP_APP, ("exceeded quota", "raise the quota"), prepare=quota(count__deployments_apps=0)),
     Case("quota-secrets", "cluster", "a ResourceQuota of count/secrets: 0", UP_APP,
-         ("exceeded quota", "raise the quota"), prepare=quota(count__secrets=0),
-         xfail=QUOTA_FIX),
+         ("exceeded quota", "raise the quota"), prepare=quota(count__secrets=0)),
     Case("quota-on-sync", "cluster", "`sync` adds a ConfigMap past a count/configmaps quota",
          SYNC, ("exceeded quota", "raise the quota"), session=True, keeps="applied",
          prepare=both(into_app({"extra.yaml": EXTRA_CM}), quota(count__configmaps=1))),
@@ -866,9 +852,7 @@ CLUSTER = [
          prepare=both(pending_change, kubeconfig(server("https://127.0.0.1:1")))),
     Case("api-closes-connections", "cluster", "a server that closes every connection",
          ("sync", SESSION) + KC, ("cannot reach the Kubernetes API server",),
-         session=True, prepare=both(pending_change, bad_server("close")),
-         xfail="adapters/kube.py `transport_error`: an EOF in the "
-               "TLS handshake is worded as a TLS settings problem, not as a server that hung up"),
+         session=True, prepare=both(pending_change, bad_server("close"))),
     Case("api-resets-connections", "cluster", "a server that resets every connection",
          UP + KC, ("cannot reach the Kubernetes API server", "is the cluster running?"),
          prepare=bad_server("reset")),
@@ -894,23 +878,15 @@ ENVIRONMENT = [
     Case("kubeconfig-env-directory", "environment", "KUBECONFIG names a directory", ("ls",),
          ("no kubeconfig found", "pass --kubeconfig"), prepare=env(KUBECONFIG="{tmp}")),
     Case("kubeconfig-garbage", "environment", "a kubeconfig that is not YAML", ("ls",) + KC,
-         ("cannot use the kubeconfig", KUBECONFIG_FIX), prepare=kubeconfig("{{{ not: [yaml"),
-         xfail="adapters/kube.py `connect`: names the file and "
-               "the parse error, not the way out (fix it, or pass another with --kubeconfig)"),
+         ("cannot use the kubeconfig", KUBECONFIG_FIX), prepare=kubeconfig("{{{ not: [yaml")),
     Case("kubeconfig-empty", "environment", "an empty kubeconfig file", ("ls",) + KC,
-         ("cannot use the kubeconfig", KUBECONFIG_FIX), prepare=kubeconfig(""),
-         xfail="adapters/kube.py `connect`: 'file is empty', "
-               "with no way out"),
+         ("cannot use the kubeconfig", KUBECONFIG_FIX), prepare=kubeconfig("")),
     Case("kubeconfig-a-list", "environment", "a kubeconfig that is a YAML list", ("ls",) + KC,
          ("cannot use the kubeconfig", "not a kubeconfig", KUBECONFIG_FIX),
-         prepare=kubeconfig("- a\n- b\n"),
-         xfail="adapters/kube.py `connect`: shows Python's "
-               "'list indices must be integers or slices, not str'"),
+         prepare=kubeconfig("- a\n- b\n")),
     Case("context-missing", "environment", "current-context names a context that is not there",
          ("ls",) + KC, ("context 'gone' not found", "--context"),
-         prepare=kubeconfig(current_context("gone")),
-         xfail="adapters/kube.py `connect`: the loader's 'Expected "
-               "object with name gone in ... contexts list', with no way out"),
+         prepare=kubeconfig(current_context("gone"))),
     Case("context-flag-missing", "environment", "`--context nope`", ("ls", "--context", "nope"),
          ("context 'nope' not found in the kubeconfig", "contexts: gitops-run-local")),
     Case("context-namespace-invalid", "environment", "the context's namespace is 'Bad NS'",
@@ -934,9 +910,7 @@ ENVIRONMENT = [
          prepare=kubeconfig(exec_plugin("sh", "-c", "echo not-json"))),
     Case("exec-plugin-hangs", "environment", "an exec credential plugin that never returns",
          ("ls",) + KC, ("credential plugin 'sleep'",), timeout=20,
-         prepare=kubeconfig(exec_plugin("sleep", "600")),
-         xfail="adapters/kube.py: the kubernetes client runs the "
-               "exec plugin with no time limit, so the command hangs"),
+         prepare=kubeconfig(exec_plugin("sleep", "600"))),
 ]
 
 CASES = CLI + DIRECTORY + CLUSTER + ENVIRONMENT + rbac_cases()
