@@ -19,6 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from . import namespaces
 from .naming import (ANNOTATION, BUCKET_SERVER, POD_KEY_LABEL, annotations, labels, object_name,
                      reader_secret_name, sops_secret_name)
 
@@ -212,13 +213,18 @@ def bucket(spec: Spec, slot: str, facts: dict) -> dict:
 
 
 def kustomization(spec: Spec) -> dict:
+    """Objects that name no namespace land in the session's through the
+    component the upload carries (core.namespaces); --target-namespace forces
+    one on all, as Flux's targetNamespace does."""
     out = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
            "metadata": spec.meta(None),
            "spec": {"sourceRef": {"kind": "Bucket", "name": object_name(spec.name)},
                     "path": spec.source_path, "prune": True, "wait": True,
-                    "targetNamespace": spec.target,
+                    "components": [namespaces.component_ref(spec.path)],
                     "serviceAccountName": spec.service_account or object_name(spec.name),
                     "interval": FLUX_INTERVAL, "retryInterval": "30s", "timeout": "2m"}}
+    if spec.target_namespace:
+        out["spec"]["targetNamespace"] = spec.target_namespace
     if spec.decrypt:
         out["spec"]["decryption"] = {"provider": "sops",
                                      "secretRef": {"name": sops_secret_name(spec.name)}}

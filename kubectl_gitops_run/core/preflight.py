@@ -19,6 +19,7 @@ from ..errors import SnapshotError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 YAML = (".yaml", ".yml")
+RESERVED = ".gitops-run"        # the session's own files (core.namespaces)
 
 
 class Problem(SnapshotError):
@@ -56,9 +57,19 @@ def generated_resources(keys: Iterable[str], path: str) -> list[str]:
     """The files kustomize-controller's generated kustomization would list:
     YAML below `path`, not inside a directory that has its own kustomization."""
     keys = sorted(keys)
-    nested = [d + "/" for d in kustomization_dirs(keys) if d != path]
+    nested = [d + "/" for d in kustomization_dirs(keys) if d != path and _under(d, path)]
     return [k for k in keys if _under(k, path) and k.endswith(YAML)
             and not any(k.startswith(d) for d in nested)]
+
+
+def walked_resources(keys: Iterable[str], path: str) -> list[str]:
+    """The resources of kustomize-controller's generated kustomization in the
+    order its walk finds them (names sorted in each directory): the YAML
+    files, and each directory with a kustomization of its own, not entered."""
+    keys = list(keys)
+    nested = [d for d in kustomization_dirs(keys) if d != path and _under(d, path)]
+    tops = [d for d in nested if not any(d.startswith(o + "/") for o in nested)]
+    return sorted(generated_resources(keys, path) + tops, key=lambda k: k.split("/"))
 
 
 def _identity(doc: dict) -> tuple[str, str, str, str]:
@@ -113,15 +124,31 @@ def check_plain(docs: Mapping[str, list], path: str) -> None:
                 raise Problem(f"{key} {why}; kustomize-controller would fail the whole "
                               f"build. {advice(key, docs, path)}")
             ident = _identity(doc)
-            if ident in seen and seen[ident] != key:
-                raise Problem(f"{key} and {seen[ident]} both define {ident[1]} "
+            same = ident[:2] + (ident[2] or "default",) + ident[3:]   # kustomize's IDs
+            if same in seen and seen[same] != key:
+                raise Problem(f"{key} and {seen[same]} both define {ident[1]} "
                               f"{'/'.join(filter(None, ident[2:]))}; keep one of them")
-            seen[ident] = key
+            seen[same] = key
 
 
-def check_kustomization(kustomization, base: str, keys: set[str]) -> None:
+def _outside(where: str, ref: str, base: str, root: str) -> Problem:
+    """A reference above the upload: name the directory that holds both, and
+    the --path that applies this kustomization from there."""
+    way = f"run up from a directory that holds both, with --path {base or '.'}"
+    if posixpath.isabs(ref):
+        way = "make it relative, to a path inside the directory"
+    elif root:
+        here = posixpath.normpath(posixpath.join(root, base))
+        both = posixpath.commonpath([here, posixpath.normpath(posixpath.join(here, ref))])
+        way = f"run `up {both} --path {posixpath.relpath(here, both)}` instead"
+    return Problem(f"{where} refers to {ref}, outside the uploaded directory, which Flux never "
+                   f"gets; {way}")
+
+
+def check_kustomization(kustomization, base: str, keys: set[str], root: str = "") -> None:
     """References of one kustomization file (in directory `base`) that are not
-    in the upload can never be found."""
+    in the upload can never be found. `root`: the uploaded directory's absolute
+    path, to say where to run from instead."""
     where = posixpath.join(base, "kustomization.yaml")
     if not isinstance(kustomization, dict):
         raise Problem(f"{where} is not a kustomization (a mapping)")
@@ -132,26 +159,30 @@ def check_kustomization(kustomization, base: str, keys: set[str]) -> None:
             continue            # a remote base: kustomize fetches it
         target = posixpath.normpath(posixpath.join(base, ref))
         if target == ".." or target.startswith("../") or posixpath.isabs(ref):
-            raise Problem(f"{where} refers to {ref}, outside the uploaded directory, which "
-                          f"Flux never gets; run up from a directory that holds both, with "
-                          f"--path {base or '.'}")
+            raise _outside(where, ref, base, root)
         if target not in keys and not any(k.startswith(target + "/") for k in keys):
             raise Problem(f"{where} refers to {ref}, which is not in the upload (missing, "
                           f"or left out by an ignore rule)")
 
 
-def check(docs: Mapping[str, list], keys: set[str], path: str, chart: bool = False) -> None:
+def check(docs: Mapping[str, list], keys: set[str], path: str, chart: bool = False,
+          root: str = "") -> None:
     """kustomize-controller's verdict on the upload, applied at `path`: raises
     Problem for the first file that would fail the build. `docs` holds the
-    parsed YAML files; `keys` every uploaded file. A Helm chart at `path`
-    (`chart`) is deployed by helm-controller: kustomize's rules do not apply."""
+    parsed YAML files; `keys` every uploaded file; `root` the directory's
+    absolute path. A Helm chart at `path` (`chart`) is deployed by
+    helm-controller: kustomize's rules do not apply."""
     if chart:
         return
+    reserved = sorted(k for k in keys if k.startswith(RESERVED + "/"))
+    if reserved:
+        raise Problem(f"{reserved[0]}: the directory {RESERVED}/ is kept for the session's "
+                      f"own files; rename yours, or add the line `/{RESERVED}/` to .sourceignore")
     for base in sorted(kustomization_dirs(keys)):
         if _under(base + "/", path) or base == path:
             name = next(posixpath.join(base, f) if base else f for f in KUSTOMIZATION_FILES
                         if (posixpath.join(base, f) if base else f) in keys)
-            check_kustomization((docs.get(name) or [None])[0], base, keys)
+            check_kustomization((docs.get(name) or [None])[0], base, keys, root)
     if path not in kustomization_dirs(keys):
         check_plain(docs, path)
 

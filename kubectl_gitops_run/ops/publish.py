@@ -28,7 +28,7 @@ from ..adapters.discovery import Discovery
 from ..adapters.s3 import range_cuts
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
-from ..core import flux, health, helm, inventory, manifests, naming, verdict
+from ..core import flux, health, helm, inventory, manifests, namespaces, naming, verdict
 from ..core.snapshot import Plan, Snapshot, plan, short_revision
 from ..errors import BucketUnreachable, FileChanged, S3Error, UserError, WaitTimeout
 from .report import SILENT, Reporter
@@ -119,7 +119,7 @@ class Syncer:
                 if had == local and bucket is not None:
                     if flux.artifact_revision(bucket) != revision:
                         self._request(self.name)     # published earlier, not yet indexed
-                    return Result(plan(local, had), revision, len(local), snapshot.total_bytes)
+                    return _result(snapshot, had)
                 bucket = self._await_spec_seen(bucket)
                 self._fill(s3, target, held, snapshot)
                 break
@@ -128,7 +128,7 @@ class Syncer:
                     raise UserError(str(e)) from None
                 self.server.reconnect()
         self._flip(bucket, target, snapshot, spec)
-        return Result(plan(local, had), revision, len(local), snapshot.total_bytes, flipped=True)
+        return _result(snapshot, had, flipped=True)
 
     # -- publishing ---------------------------------------------------------
 
@@ -171,12 +171,15 @@ class Syncer:
 
         def put(key: str) -> None:
             entry = snapshot.entries[key]
-            try:
-                f = open(entry.path, "rb")
-            except OSError:
-                raise FileChanged(key) from None
-            with f:     # streamed: 16 workers never hold 16 whole files
-                s3.put(slot, key, f, entry.md5, entry.size)   # Content-MD5: a changed file fails
+            if isinstance(entry, namespaces.Added):     # the session's own file, in memory
+                s3.put(slot, key, entry.data, entry.md5)
+            else:
+                try:
+                    f = open(entry.path, "rb")
+                except OSError:
+                    raise FileChanged(key) from None
+                with f:     # streamed: 16 workers never hold 16 whole files
+                    s3.put(slot, key, f, entry.md5, entry.size)   # Content-MD5: a changed file fails
             with lock:
                 done[0] += 1
                 done[1] += entry.size
@@ -230,7 +233,7 @@ class Syncer:
 
     def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
               spec: manifests.Spec | None) -> None:
-        facts = naming.annotations(revision=snapshot.revision, files=len(snapshot.entries),
+        facts = naming.annotations(revision=snapshot.revision, files=_users_files(snapshot),
                                  bytes=snapshot.total_bytes, last_sync=now_rfc3339())
         token, request = flux.request_reconcile()
         if bucket is None:
@@ -304,9 +307,13 @@ class Syncer:
         """What the Kustomization or HelmRelease applied that is not ready, and
         why (core.health): Helm's message on a wait that ran out names none."""
         discovery = Discovery(self.kube)
+
+        def pods_of(workload: dict) -> list[dict]:     # their waiting reasons say why
+            return self.kube.list("Pod", workload["metadata"].get("namespace") or self.namespace,
+                                  health.pod_selector(workload))
         return health.not_ready([(ref, discovery.get(ref.api_version, ref.kind, ref.namespace,
                                                      ref.name))
-                                 for ref in inventory.entries(deployer)])
+                                 for ref in inventory.entries(deployer)], pods_of)
 
     def _wait(self, kind: str, progress, revision: str, start: dict | None = None,
               name: str | None = None, detail: Callable[[dict], str] = lambda obj: "") -> dict:
@@ -362,6 +369,18 @@ def _applied(progress: flux.Progress, ks: dict | None, revision: str) -> flux.Pr
 
 def _with(message: str, more: str) -> str:
     return f"{message} ({more})" if more else message
+
+
+def _result(snapshot: Snapshot, had: dict[str, str], flipped: bool = False) -> Result:
+    """The sync as the user reads it: their files, not the session's own
+    (core.namespaces)."""
+    shown = namespaces.users_plan(plan(snapshot.etags(), had), snapshot)
+    return Result(shown, snapshot.revision, _users_files(snapshot), snapshot.total_bytes,
+                  flipped=flipped)
+
+
+def _users_files(snapshot: Snapshot) -> int:
+    return len(snapshot.entries) - len(namespaces.added_keys(snapshot))
 
 
 def _down(e: S3Error) -> Exception:

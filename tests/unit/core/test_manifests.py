@@ -170,10 +170,13 @@ def test_kustomization():
     assert k["spec"]["prune"] is True
     assert k["spec"]["wait"] is True
     assert k["spec"]["sourceRef"] == {"kind": "Bucket", "name": "gitops-run-web"}
-    assert k["spec"]["targetNamespace"] == "dev"
+    # namespaces as the user means them: no targetNamespace, the session's component
+    assert "targetNamespace" not in k["spec"]
+    assert k["spec"]["components"] == [".gitops-run/namespace"]
     other = s.Spec(name="web", namespace="dev", source="/s", host="h", user="u",
-                   target_namespace="web-dev")
+                   target_namespace="web-dev", path="apps/web")
     assert s.kustomization(other)["spec"]["targetNamespace"] == "web-dev"
+    assert s.kustomization(other)["spec"]["components"] == ["../../.gitops-run/namespace"]
     assert n.fact(s.kustomization(other), "target-namespace") == "web-dev"
     assert n.fact(k, "target-namespace") == "dev"
 

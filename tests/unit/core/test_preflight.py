@@ -78,3 +78,52 @@ def test_generated_resources():
     keys = ["a.yaml", "b.txt", "sub/c.yml", "kz/kustomization.yaml", "kz/d.yaml", "k8s/e.yaml"]
     assert preflight.generated_resources(keys, "") == ["a.yaml", "k8s/e.yaml", "sub/c.yml"]
     assert preflight.generated_resources(keys, "k8s") == ["k8s/e.yaml"]
+
+
+def test_a_kustomization_above_the_applied_path_does_not_hide_it():
+    keys = ["kustomization.yaml", "apps/web/a.yaml", "apps/web/sub/b.yml"]
+    assert preflight.generated_resources(keys, "apps/web") == ["apps/web/a.yaml",
+                                                               "apps/web/sub/b.yml"]
+    with pytest.raises(Problem, match=r"apps/web/x.yaml is not a Kubernetes object"):
+        check({"kustomization.yaml": [{"resources": ["apps"]}], "apps/web/x.yaml": [COMPOSE]},
+              path="apps/web")
+
+
+def test_walked_resources_follow_the_controllers_walk():
+    keys = ["b-x.yaml", "b/x.yaml", "a.yml", "kz/kustomization.yaml", "kz/in/kustomization.yaml",
+            "kz/d.yaml", "notes.txt"]
+    # names sorted in each directory (b/ before b-x.yaml); kz is one resource, not entered
+    assert preflight.walked_resources(keys, "") == ["a.yml", "b/x.yaml", "b-x.yaml", "kz"]
+    keys += ["apps/x.yaml", "apps/db/kustomization.yaml", "apps/db/y.yaml"]
+    assert preflight.walked_resources(keys, "apps") == ["apps/db", "apps/x.yaml"]
+
+
+def test_the_sessions_own_directory_is_reserved():
+    with pytest.raises(Problem, match=r"^.gitops-run/x.yaml: the directory .gitops-run/ is kept "
+                                      r"for the session's own files; .*`/.gitops-run/`"):
+        check({"a.yaml": [CM], ".gitops-run/x.yaml": [CM]})
+
+
+def test_no_namespace_and_default_are_one_object_to_kustomize():
+    in_default = {**CM, "metadata": {"name": "a", "namespace": "default"}}
+    with pytest.raises(Problem, match=r"b.yaml and a.yaml both define ConfigMap default/a"):
+        check({"a.yaml": [CM], "b.yaml": [in_default]})
+
+
+def test_namespaces_of_their_own_pass():
+    team = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+            for n in ("team-a", "team-b")]
+    cms = [{**CM, "metadata": {"name": "a", "namespace": n}} for n in ("team-a", "team-b")]
+    check({"namespaces.yaml": team, "team-a/cm.yaml": [cms[0]], "team-b/cm.yaml": [cms[1]],
+           "cm.yaml": [CM]})
+
+
+def test_a_base_outside_names_the_directory_to_run_from():
+    docs = {"kustomization.yaml": [{"resources": ["../../base", "/etc/app"]}]}
+    with pytest.raises(Problem, match=r"refers to ../../base, outside the uploaded directory, "
+                                      r"which Flux never gets; run `up /src/app --path "
+                                      r"overlays/dev` instead$"):
+        preflight.check(docs, set(docs), "", root="/src/app/overlays/dev")
+    docs = {"kustomization.yaml": [{"resources": ["/etc/app"]}]}
+    with pytest.raises(Problem, match=r"refers to /etc/app, .* make it relative"):
+        preflight.check(docs, set(docs), "", root="/src/app")

@@ -1,0 +1,3 @@
+{{- define "greeter.name" -}}
+{{ .Release.Name }}-greeter
+{{- end -}}
