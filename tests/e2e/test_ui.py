@@ -237,6 +237,8 @@ def test_a_helm_release_session_shows_its_release_and_inventory(page, cluster, n
     assert "no Kustomization" not in page.inner_text("main")
     assert page.locator("#conditions-Kustomization").count() == 0
     expect(page.locator("h1 .health")).to_have_text("Current")
+    page.click("#action-reconcile")         # the HelmRelease, not a Kustomization
+    expect(page.locator("#notice")).to_contain_text("Bucket and HelmRelease", timeout=TIMEOUT_MS)
 
 
 def test_the_forwards_of_a_running_loop_show_and_go(page, cluster, namespace, tmp_path):
