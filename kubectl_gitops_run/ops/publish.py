@@ -15,6 +15,7 @@ Content-MD5 check, and the sync starts over from a fresh scan.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -28,7 +29,7 @@ from ..adapters.discovery import Discovery
 from ..adapters.s3 import range_cuts
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
-from ..core import flux, health, helm, inventory, manifests, namespaces, naming, verdict
+from ..core import flux, health, helm, inventory, journal, manifests, namespaces, naming, verdict
 from ..core.snapshot import Plan, Snapshot, plan, short_revision
 from ..errors import BucketUnreachable, FileChanged, S3Error, UserError, WaitTimeout
 from .report import SILENT, Reporter
@@ -121,7 +122,7 @@ class Syncer:
                         self._request(self.name)     # published earlier, not yet indexed
                     return _result(snapshot, had)
                 bucket = self._await_spec_seen(bucket)
-                self._fill(s3, target, held, snapshot)
+                self._fill(s3, target, held, snapshot, local)
                 break
             except BucketUnreachable as e:
                 if attempt == ATTEMPTS - 1:
@@ -133,35 +134,41 @@ class Syncer:
     # -- publishing ---------------------------------------------------------
 
     def _list(self, s3, slot: str, local: dict[str, str]) -> dict[str, str] | None:
-        """The slot's objects; None if it does not exist (a new bucket pod).
-        Listed in parallel ranges cut at the local keys: a slot mostly holds them."""
+        """The slot's objects as Flux indexes them; None if it does not exist (a
+        new bucket pod). Its journal tells in one GET (core.journal); without one
+        it is listed, in parallel ranges cut at the local keys."""
         try:
-            return s3.list(slot, range_cuts(list(local)))
+            known = journal.decode(s3.get(slot, journal.KEY))
+            return known if known is not None else journal.indexed(
+                s3.list(slot, range_cuts(list(local))))
         except S3Error as e:
             if e.code == "NoSuchBucket":
                 return None
             raise _down(e)
 
-    def _fill(self, s3, slot: str, held: dict[str, str], snapshot: Snapshot) -> None:
-        """Make `slot` (now holding `held`) hold exactly the snapshot, and check it."""
-        local = snapshot.etags()
+    def _fill(self, s3, slot: str, held: dict[str, str], snapshot: Snapshot,
+              local: dict[str, str]) -> None:
+        """Make `slot` (now holding `held`) hold exactly the snapshot (`local`:
+        its etags). The journal goes first and comes back last (core.journal):
+        a sync stopped in between leaves the slot to be listed. Every write
+        is checked by the server (Content-MD5), and the Lease keeps other
+        syncs out, so the slot is not listed again."""
         try:
             if not held:    # a new bucket pod has no bucket, nor Flux's user
                 s3.ensure_bucket(slot)
                 self.server.admit_reader()
+            else:
+                s3.delete(slot, [journal.KEY])
             todo = plan(local, held)
             self._upload(s3, slot, snapshot, todo.upload)
             if todo.removed:
                 s3.delete(slot, todo.removed)
-            got = self._list(s3, slot, local) or {}
+            record = journal.encode(local)
+            s3.put(slot, journal.KEY, record, hashlib.md5(record).hexdigest())
         except S3Error as e:
             if e.code == "BadDigest":
                 raise FileChanged(e.key) from None
             raise _down(e)
-        if got != local:    # somebody else wrote meanwhile: never flip to it
-            raise UserError(f"bucket slot {slot} of session {self.session!r} does not hold the "
-                            f"snapshot just written ({len(got)} objects, expected {len(local)}); "
-                            f"is another sync running?")
 
     def _upload(self, s3, slot: str, snapshot: Snapshot, keys: list[str]) -> None:
         if not keys:
