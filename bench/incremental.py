@@ -2,15 +2,18 @@
 `rclone sync --checksum`, over one port-forward to the same bucket server
 (issue 13, target: >= 3x faster at 10,000 files).
 
-    .venv/bin/python -m bench.incremental [--files 1000,10000,50000] [--runs 5] [--state-dir DIR]
+    .venv/bin/python -m bench.incremental [--files 1000,10000,50000] [--runs 5]
+                                          [--listing-up-to 10000] [--state-dir DIR]
 
 For each tree size, --runs rounds, each: one file changed, then in turn
-- the plugin, listing each slot in parallel ranges (adapters.s3.range_cuts);
-- the plugin with one sequential listing per slot (the code before: cuts off);
+- the plugin, reading what each slot holds from its journal (core.journal);
+- the plugin with the journals not read: each slot listed in parallel
+  ranges, as before the journal (tree sizes up to --listing-up-to only: each
+  round waits for Flux to fetch the whole tree again);
 - rclone sync --checksum of the same tree into its own bucket.
 The plugin's figure is Syncer.sync(wait=False) in-process (scan to flip);
-Flux is let finish between syncs, as `sync` does. Also reported: one full
-listing of the slot, sequential and in ranges.
+Flux is let finish between syncs, as `sync` does. Also reported: one GET of a
+slot's journal, and one full listing of the slot, sequential and in ranges.
 """
 from __future__ import annotations
 
@@ -45,16 +48,16 @@ class Round:
         self.env = rclone_env(self.s3.endpoint, server.credentials()[0])
         self.remote = f"b:rclone-{name}"
 
-    def plugin(self, ranges: bool = True) -> float:
-        cuts = self.publish.range_cuts
-        if not ranges:
-            self.publish.range_cuts = lambda keys: []
+    def plugin(self, journals: bool = True) -> float:
+        decode = self.publish.journal.decode
+        if not journals:
+            self.publish.journal.decode = lambda data: None
         try:
             start = time.perf_counter()
             result = self.syncer.sync(self.scanner, wait=False)
             took = time.perf_counter() - start
         finally:
-            self.publish.range_cuts = cuts
+            self.publish.journal.decode = decode
         self.syncer.wait_applied(result.revision)
         return took
 
@@ -67,15 +70,28 @@ class Round:
         from kubectl_gitops_run.adapters.s3 import range_cuts
         return clock(lambda: self.s3.list(slot, range_cuts(keys) if ranges else ()))
 
+    def reads(self, slot: str, runs: int) -> dict[str, list[float]]:
+        """One GET of the slot's journal, and one listing of it, each way."""
+        from kubectl_gitops_run.core import journal
+        keys = sorted(self.s3.list(slot))
+        out = {"one_journal_get": [clock(lambda: journal.decode(
+            self.s3.get(slot, journal.KEY))) for _ in range(runs)]}
+        for ranges in (False, True):
+            out[f"one_listing_{'ranges' if ranges else 'sequential'}"] = [
+                self.listing(slot, keys, ranges) for _ in range(runs)]
+        return out
 
-def one_size(cluster, ns: str, tmp: Path, kube, files: int, runs: int, rclone: str) -> dict:
+
+def one_size(cluster, ns: str, tmp: Path, kube, files: int, runs: int, rclone: str,
+             listing: bool) -> dict:
     from kubectl_gitops_run.adapters.bucketserver import BucketServer
     name = f"i{files}"
     tree = tmp / name
     empty_session(cluster, ns, tree, name, make_tree, files)
     out: dict = {"files": files}
-    times: dict[str, list[float]] = {"plugin_ranges": [], "plugin_sequential": [],
-                                     "rclone_sync_checksum": []}
+    contenders = [(True, "plugin_journal")] + [(False, "plugin_listing")] * listing
+    times: dict[str, list[float]] = {key: [] for _, key in contenders}
+    times["rclone_sync_checksum"] = []
     with BucketServer(kube, ns, name) as server:
         r = Round(kube, ns, name, tree, server, rclone)
         out["initial_upload_plugin_s"] = round(r.plugin(), 2)
@@ -84,18 +100,15 @@ def one_size(cluster, ns: str, tmp: Path, kube, files: int, runs: int, rclone: s
         changed.write_text("catch up\n")
         out["second_slot_fill_s"] = round(r.plugin(), 2)      # the other slot was empty
         for i in range(runs):
-            for ranges, key in ((True, "plugin_ranges"), (False, "plugin_sequential")):
+            for journals, key in contenders:
                 changed.write_text(f"changed {i} {key}\n")
-                times[key].append(r.plugin(ranges))
+                times[key].append(r.plugin(journals))
             times["rclone_sync_checksum"].append(r.rclone_run("sync", "--checksum"))
         slot = kube.get("Bucket", f"gitops-run-{name}", ns)["spec"]["bucketName"]
-        keys = sorted(r.s3.list(slot))
-        for ranges in (False, True):
-            times[f"one_listing_{'ranges' if ranges else 'sequential'}"] = [
-                r.listing(slot, keys, ranges) for _ in range(runs)]
+        times.update(r.reads(slot, runs))
     out.update({k: spread(v) for k, v in times.items()})
     rc = out["rclone_sync_checksum"]["median"]
-    for key in ("plugin_ranges", "plugin_sequential"):
+    for _, key in contenders:
         out[f"speedup_{key}_vs_rclone"] = round(rc / out[key]["median"], 2)
     subprocess.run([EXE, "down", name, "-n", ns], env=cluster.env(), check=False,
                    stdout=subprocess.DEVNULL)
@@ -106,6 +119,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", default="1000,10000")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--listing-up-to", type=int, default=10000)
     ap.add_argument("--state-dir", type=Path)
     args = ap.parse_args()
     from kubectl_gitops_run.adapters.kube import connect
@@ -114,7 +128,8 @@ def main() -> int:
     with local_cluster(args.state_dir) as (cluster, ns, tmp):
         kube = connect(str(cluster.state.kubeconfig), None, ns)
         for files in (int(n) for n in args.files.split(",")):
-            figures.append(one_size(cluster, ns, tmp, kube, files, args.runs, rclone))
+            figures.append(one_size(cluster, ns, tmp, kube, files, args.runs, rclone,
+                                    files <= args.listing_up_to))
             print(json.dumps(figures[-1], indent=1), flush=True)
     print(json.dumps(figures, indent=1))
     return 0
