@@ -54,6 +54,7 @@ def make_tree(root: Path, files: int) -> None:
 
 def watch_latency(cluster, ns: str, tmp: Path, kube, edits: int) -> dict:
     from kubectl_gitops_run.adapters.scanner import scan
+    from kubectl_gitops_run.core.namespaces import with_session_files
     tree = tmp / "lat"
     make_tree(tree, 1)
     subprocess.run([EXE, "up", str(tree), "-n", ns, "--name", "lat"], env=cluster.env(),
@@ -70,7 +71,7 @@ def watch_latency(cluster, ns: str, tmp: Path, kube, edits: int) -> dict:
             time.sleep(0.5)
             t0 = time.perf_counter()
             (tree / "deploy" / "cm.yaml").write_text(CONFIGMAP.format(i))
-            revision = scan(tree).revision
+            revision = with_session_files(scan(tree), "", ns).revision   # as the session uploads
             flipped = None
             while True:
                 bucket = kube.get("Bucket", "gitops-run-lat", ns)

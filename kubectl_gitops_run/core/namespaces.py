@@ -85,8 +85,16 @@ def session_files(keys: Iterable[str], path: str, namespace: str) -> dict[str, s
     return files
 
 
+def applied_path(fact: str | None) -> str:
+    """The applied path as a key prefix ('' for the root, which the path
+    annotation calls ".")."""
+    path = (fact or "").strip("/")
+    return "" if path == "." else path
+
+
 def with_session_files(snapshot: Snapshot, path: str, namespace: str) -> Snapshot:
-    """The snapshot plus the session's files, as entries without a local file."""
+    """The snapshot plus the session's files, as entries without a local file
+    (for a Kustomization: a Helm chart gets none)."""
     entries = dict(snapshot.entries)
     for key, text in session_files(entries, path, namespace).items():
         data = text.encode()

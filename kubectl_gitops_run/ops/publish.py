@@ -106,6 +106,11 @@ class Syncer:
                             + flux.suspended("Bucket", bucket))
         active = (bucket or {}).get("spec", {}).get("bucketName")
         active = active if active in manifests.SLOTS else None
+        # every upload carries what the session's Kustomization reads besides
+        # the user's files (core.namespaces), whoever asks for the sync
+        path = namespaces.applied_path(spec.path if spec else naming.fact(bucket, naming.PATH))
+        if not helm.is_chart(snapshot.entries, path):
+            snapshot = namespaces.with_session_files(snapshot, path, self.namespace)
         local = snapshot.etags()
         revision = snapshot.revision
         for attempt in range(ATTEMPTS):

@@ -5,7 +5,7 @@ from typing import Callable
 
 from ..adapters import digests
 from ..adapters.scanner import check_yaml, scan
-from ..core import helm, namespaces, preflight
+from ..core import helm, preflight
 from ..core.snapshot import Snapshot
 from .report import SILENT, Reporter
 
@@ -45,16 +45,4 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path:
             once(f"{', '.join(sealed)}: SOPS-encrypted, but the session has no decryption "
                  f"key, so Flux will fail on them; run up with --decryption-key FILE (an age key)")
         return snapshot
-    return run
-
-
-def with_session_files(scan: Callable[[], Snapshot], path: str,
-                       namespace: str) -> Callable[[], Snapshot]:
-    """`scan`, plus the files a session in `namespace` adds to every upload
-    (core.namespaces); a Helm chart gets none."""
-    def run() -> Snapshot:
-        snapshot = scan()
-        if helm.is_chart(snapshot.entries, path):
-            return snapshot
-        return namespaces.with_session_files(snapshot, path, namespace)
     return run

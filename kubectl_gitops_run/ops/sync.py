@@ -13,7 +13,7 @@ from ..errors import UserError
 from .history import record_sync
 from .options import Options
 from .publish import Result, Syncer
-from .snapshots import scanner, with_session_files
+from .snapshots import scanner
 
 
 @contextlib.contextmanager
@@ -48,9 +48,9 @@ def _sync(kube: Kube, name: str, source: str, opts: Options, *, path: str, decry
           server: BucketServer | None, cancel: threading.Event | None,
           cache: dict | None) -> Result:
     start, ns = time.monotonic(), kube.namespace
-    scan_source = with_session_files(
-        scanner(source, opts.max_file_size, cache, path=path, include_keys=opts.include_secrets,
-                report=opts.report, decrypts=decrypts), path, ns)
+    scan_source = scanner(source, opts.max_file_size, cache, path=path,
+                          include_keys=opts.include_secrets, report=opts.report,
+                          decrypts=decrypts)
     first = scan_source()   # fail on bad input before touching the bucket
     with contextlib.ExitStack() as stack:
         if server is None:

@@ -23,7 +23,7 @@ from .down import get_if_allowed, wait_gone
 from .history import record_sync
 from .options import Options
 from .publish import Result, Syncer
-from .snapshots import scanner, with_session_files
+from .snapshots import scanner
 from .sync import holding_lease
 
 BUCKET_SERVER_KINDS = ("Deployment", "Service", "Bucket", "Kustomization", "HelmRelease")
@@ -110,8 +110,7 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     spec = _apply_decryption(kube, spec, decryption_key)
     _apply_applier(kube, spec)
     try:        # the first sync is history too, recorded as ops.sync records each one
-        result = _first_sync(kube, spec, with_session_files(scan_source, path, spec.namespace),
-                             opts, deploy)
+        result = _first_sync(kube, spec, scan_source, opts, deploy)
     except UserError as e:
         record_sync(kube, spec.name, error=str(e))
         raise

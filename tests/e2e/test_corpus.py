@@ -199,6 +199,7 @@ def test_corpus(cluster, kubectl, ns, tmp_path, case):
         else:
             assert res.returncode == 1, res.stdout + res.stderr
             line = error_line(res)
+            print(line)
             assert all(w in line for w in want), line
         if case.outcome == "refused":
             assert get(kubectl, "bucket", f"gitops-run-{case.id}", ns) is None   # nothing sent
@@ -212,3 +213,23 @@ def test_corpus(cluster, kubectl, ns, tmp_path, case):
         for team in "ab":
             kubectl("delete", "namespace", f"{ns}-team-{team}", "--ignore-not-found",
                     "--wait=false", check=False)
+
+
+def test_target_namespace_still_forces_one(cluster, kubectl, ns, tmp_path):
+    """--target-namespace: every object in it, the ones that name another too,
+    as Flux's targetNamespace does."""
+    target = f"{ns}-forced"
+    kubectl("create", "namespace", target)
+    tree = tmp_path / "forced"
+    shutil.copytree(CORPUS / "own-namespaces" / "shared", tree)
+    (tree / "named.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: named\n"
+                                     f"  namespace: {ns}-elsewhere\ndata:\n  a: b\n")
+    try:
+        res = run_plugin(cluster, "up", str(tree), "-n", ns, "--target-namespace", target)
+        assert res.returncode == 0, res.stderr
+        assert get(kubectl, "configmap", "settings", target)
+        assert get(kubectl, "configmap", "named", target)
+        assert get(kubectl, "configmap", "settings", ns) is None
+    finally:
+        run_plugin(cluster, "down", "forced", "-n", ns)
+        kubectl("delete", "namespace", target, "--wait=false", check=False)

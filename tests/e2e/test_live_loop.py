@@ -17,10 +17,9 @@ import pytest
 from kubectl_gitops_run import ops
 from kubectl_gitops_run.adapters.bucketserver import BucketServer
 from kubectl_gitops_run.adapters.kube import connect
-from kubectl_gitops_run.adapters.scanner import scan
 from kubectl_gitops_run.ops.publish import Syncer
 from tests.e2e.conftest import run_plugin
-from tests.e2e.test_plugin import get, ok, wait_for
+from tests.e2e.test_plugin import get, ok, revision, wait_for
 
 EXE = str(Path(os.sys.executable).parent / "kubectl-gitops_run")
 
@@ -80,7 +79,7 @@ class watch_events:
 def test_no_torn_syncs_and_nothing_present_pruned(cluster, kubectl, namespace, session):
     kube, tree = session
     rng = random.Random(4)
-    snapshots = {scan(tree).revision}
+    snapshots = {revision(tree, namespace)}
     churn: set[str] = set()
     bucket_events = watch_events(cluster, namespace, "buckets.source.toolkit.fluxcd.io")
     cm_events = watch_events(cluster, namespace, "configmaps")
@@ -119,10 +118,10 @@ def test_no_torn_syncs_and_nothing_present_pruned(cluster, kubectl, namespace, s
                     (tree / f"{new}.yaml").write_text(configmap(new, str(i)))
                     churn.discard(old)
                     churn.add(new)
-                snapshots.add(scan(tree).revision)
+                snapshots.add(revision(tree, namespace))
                 result = syncer.sync(ops.scanner(str(tree), 10 << 20), wait=i % 10 == 9)
                 assert result.revision in snapshots
-            final = scan(tree).revision
+            final = revision(tree, namespace)
             syncer.wait_applied(final)
     finally:
         stop.set()
@@ -169,7 +168,7 @@ def test_survives_dropped_tunnels_mid_upload(namespace, session):
         finally:
             stop.set()
             cutter.join(5)
-        assert result.revision == scan(tree).revision
+        assert result.revision == revision(tree, namespace)
         Syncer(kube, namespace, "live", server).wait_applied(result.revision)
 
 
@@ -186,7 +185,7 @@ def test_survives_the_bucket_pod_being_replaced(cluster, kubectl, namespace, ses
         result = Syncer(kube, namespace, "live", server, timeout=120).sync(
             ops.scanner(str(tree), 10 << 20))
         killer.join()
-    assert result.revision == scan(tree).revision
+    assert result.revision == revision(tree, namespace)
     assert get_pod(kubectl, namespace) != pod_before
     assert get(kubectl, "configmap", "keep0", namespace)
 
@@ -215,7 +214,7 @@ def test_emptied_bucket_is_restored(cluster, kubectl, namespace, session):
     res = ok(cluster, "sync", "live", "-n", namespace)
     assert res.stdout.startswith("+5 ~0 -0 files"), res.stdout
     bucket = get(kubectl, "bucket", "gitops-run-live", namespace)
-    assert bucket["status"]["artifact"]["revision"] == scan(tree).revision
+    assert bucket["status"]["artifact"]["revision"] == revision(tree, namespace)
     assert get(kubectl, "configmap", "keep4", namespace)
 
 
@@ -256,7 +255,7 @@ def test_killed_syncs_are_repaired(cluster, kubectl, namespace, session):
     res = run_plugin(cluster, "sync", "live", "-n", namespace, timeout=240)
     assert res.returncode == 0, res.stderr
     assert get(kubectl, "bucket", "gitops-run-live", namespace)["status"]["artifact"][
-        "revision"] == scan(tree).revision
+        "revision"] == revision(tree, namespace)
     assert get(kubectl, "configmap", "keep1", namespace)["data"]["v"] == "round5"
 
 

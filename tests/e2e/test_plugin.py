@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from kubectl_gitops_run.adapters.scanner import scan
+from kubectl_gitops_run.core import namespaces
 from devcluster.cluster import free_port
 from tests.e2e.conftest import run_plugin
 
@@ -34,6 +35,12 @@ def failed(cluster, *args, code=1, cwd=None):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     return lines[0]
+
+
+def revision(tree: Path, namespace: str) -> str:
+    """The revision of a tree as a session in `namespace` applying its root
+    uploads it: with the files the session adds (core.namespaces)."""
+    return namespaces.with_session_files(scan(tree), "", namespace).revision
 
 
 def get(kubectl, kind, name, ns):
@@ -81,7 +88,7 @@ def test_up_sync_ls_down(cluster, kubectl, namespace, app):
 
     # invariant 1: Flux's revision is the digest of the local snapshot
     bucket = get(kubectl, "bucket", "gitops-run-hello", namespace)
-    assert bucket["status"]["artifact"]["revision"] == scan(app).revision
+    assert bucket["status"]["artifact"]["revision"] == revision(app, namespace)
     assert bucket["spec"]["provider"] == "generic"
     # Flux read it as its own read-only user, not with the root credentials
     assert bucket["spec"]["secretRef"] == {"name": "gitops-run-hello-reader"}
@@ -89,7 +96,7 @@ def test_up_sync_ls_down(cluster, kubectl, namespace, app):
                     for n in ("gitops-run-hello", "gitops-run-hello-reader"))
     assert root["accesskey"] != reader["accesskey"] and root["secretkey"] != reader["secretkey"]
     ks = get(kubectl, "kustomization", "gitops-run-hello", namespace)
-    assert ks["status"]["lastAppliedRevision"] == scan(app).revision
+    assert ks["status"]["lastAppliedRevision"] == revision(app, namespace)
     assert ks["spec"]["prune"] is True
 
     # ls, like kubectl get
@@ -97,7 +104,7 @@ def test_up_sync_ls_down(cluster, kubectl, namespace, app):
     assert table[0].split() == ["NAME", "SOURCE", "FILES", "REVISION", "READY", "STATUS",
                                 "LAST", "SYNC", "AGE"]
     row = table[1].split()
-    assert row[0] == "hello" and row[2] == "3" and row[3] == scan(app).revision[:15]
+    assert row[0] == "hello" and row[2] == "3" and row[3] == revision(app, namespace)[:15]
     assert row[4] == "True"
     (item,) = json.loads(ok(cluster, "ls", "-n", namespace, "-o", "json").stdout)["items"]
     assert item["source"] == str(app) and item["files"] == 3 and item["ready"] == "True"
@@ -119,12 +126,12 @@ def test_up_sync_ls_down(cluster, kubectl, namespace, app):
     assert get(kubectl, "configmap", "extra", namespace)
     assert get(kubectl, "service", "hello", namespace) is None       # pruned
     assert get(kubectl, "bucket", "gitops-run-hello", namespace)["status"]["artifact"][
-        "revision"] == scan(app).revision
+        "revision"] == revision(app, namespace)
 
     # nothing changed: up to date, and JSON for scripts
     assert ok(cluster, "sync", "hello", "-n", namespace).stdout.startswith("up to date")
     doc = json.loads(ok(cluster, "sync", "hello", "-n", namespace, "-o", "json").stdout)
-    assert doc["upToDate"] is True and doc["revision"] == scan(app).revision
+    assert doc["upToDate"] is True and doc["revision"] == revision(app, namespace)
 
     # down removes the session and what it deployed
     res = ok(cluster, "down", "hello", "-n", namespace)

@@ -84,3 +84,8 @@ def test_the_users_plan_leaves_the_session_files_out():
                 removed=[".gitops-run/old.yaml", "b.yaml"])
     shown = ns.users_plan(todo, full)
     assert (shown.added, shown.changed, shown.removed) == (["a.yaml"], [], ["b.yaml"])
+
+
+def test_applied_path_from_the_annotation():
+    assert [ns.applied_path(p) for p in (None, "", ".", "/", "k8s/", "/apps/web")] == [
+        "", "", "", "", "k8s", "apps/web"]
