@@ -12,6 +12,10 @@ import sys
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    # as most servers: keep-alive, and TCP_NODELAY (else the body, written
+    # after the headers, waits for the peer's delayed ACK: 40 ms a request)
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def do_GET(self):   # noqa: N802 - http.server's name
         body = json.dumps({"pod": os.environ.get("POD_NAME", ""),
                            "greeting": os.environ.get("GREETING", ""),

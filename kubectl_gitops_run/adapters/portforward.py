@@ -17,14 +17,23 @@ a `pick(wait)` callable giving (pod, port, reason): pod None while none is
 Ready, after waiting up to `wait` s; `reason` says why, and goes to
 `on_problem`. Its owner follows the pods and calls `drop_connections(pod)`
 for one that goes away, so the watchdog only looks after a fixed pod.
+
+Opening a tunnel (TLS, websocket upgrade, the API server's own connection to
+the node) costs more than the request it carries. With `spare`, each accepted
+connection has one more tunnel opened behind it, to the same pod, for the next
+connection (browsers and clients come in bursts): it is used only if the pick
+still names that pod and the app has not closed it, and closed unused after
+SPARE_LIFE s, so the app never holds an idle connection for long.
 """
 from __future__ import annotations
 
 import errno
 import logging
+import select
 import socket
 import threading
 import time
+from typing import NamedTuple
 
 from ..errors import ApiError, UserError
 
@@ -35,6 +44,7 @@ JOIN_TIMEOUT = 5.0
 STALL = 1.5            # seconds a request may wait for an answer before the pod is checked
 POD_CHECK_TIMEOUT = (3, 5)   # (connect, read) seconds of that check
 PICK_WAIT = 10.0       # seconds a new connection waits for a Ready pod
+SPARE_LIFE = 10.0      # seconds an unused spare tunnel is kept (an app's idle timeout is longer)
 
 
 def _shutdown(sock) -> None:
@@ -60,10 +70,31 @@ class _Tunnel:
                 _shutdown(sock)
 
 
+class _Spare(NamedTuple):
+    """A tunnel opened ahead of the connection that will use it."""
+    pod: str
+    port: int
+    pf: object                  # kube.open_portforward's tunnel
+    gone: threading.Event       # taken by a connection, or dropped
+
+
+def _alive(spare: _Spare) -> bool:
+    """Has the app kept the spare's connection open? (Bytes it sent first, a
+    greeting, wait in the tunnel for the client.)"""
+    sock = spare.pf.socket(spare.port)
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return not readable or sock.recv(1, socket.MSG_PEEK) != b""
+    except (OSError, ValueError):
+        return False
+
+
 class PortForward:
     def __init__(self, kube, namespace: str, pod, remote_port: int | str, *,
-                 local_port: int = 0, on_problem=None, wait: float = PICK_WAIT):
-        """pod: a pod name, or a pick(wait) callable (see the module's docstring)."""
+                 local_port: int = 0, on_problem=None, wait: float = PICK_WAIT,
+                 spare: bool = False):
+        """pod: a pod name, or a pick(wait) callable (see the module's docstring);
+        spare: keep a tunnel open ahead of the next connection."""
         self.kube = kube
         self.namespace, self.remote_port = namespace, remote_port
         self.pod = None if callable(pod) else pod
@@ -80,6 +111,9 @@ class PortForward:
         self._tunnels: set[_Tunnel] = set()
         self._threads: set[threading.Thread] = set()
         self._pod_uid: str | None = None
+        self.spares = spare
+        self.spares_used = 0
+        self._spare: _Spare | None = None
 
     def __repr__(self) -> str:
         return f"PortForward({self.namespace}/{self.pod}:{self.remote_port} at {self.url or '-'})"
@@ -133,6 +167,9 @@ class PortForward:
             tunnels = [t for t in self._tunnels if pod is None or t.pod == pod]
         for tunnel in tunnels:
             tunnel.drop()
+        spare = self._take_spare(lambda sp: pod in (None, sp.pod))
+        if spare:
+            spare.pf.close()
 
     # -- inside --
 
@@ -177,11 +214,14 @@ class PortForward:
                 return
             tunnel.pod = pod
             try:
-                pf = self.kube.open_portforward(self.namespace, pod, port)
+                pf = self._spare_for(pod, port) or self.kube.open_portforward(self.namespace,
+                                                                              pod, port)
             except Exception as e:  # noqa: BLE001 - ApiError (pod gone, forbidden), and any other
                 problem = self._pod_problem() if self.pod else None
                 self._failed("cannot port-forward to", pod, port, problem or str(e))
                 return
+            if self.spares:
+                self._spawn(self._open_spare, "spare", pod, port)
             with self._lock:
                 self.tunnels_opened += 1
                 tunnel.remote = pf.socket(port)
@@ -204,6 +244,44 @@ class PortForward:
                 pf.close()
             with self._lock:
                 self._tunnels.discard(tunnel)
+
+    def _take_spare(self, match=None) -> _Spare | None:
+        """The spare tunnel (if match(spare), when given), now no longer the spare."""
+        with self._lock:
+            spare = self._spare
+            if spare is None or (match is not None and not match(spare)):
+                return None
+            self._spare = None
+        spare.gone.set()
+        return spare
+
+    def _spare_for(self, pod: str, port: int):
+        """The spare tunnel, if it leads to this pod and port and is still open."""
+        spare = self._take_spare()
+        if spare and spare.pod == pod and spare.port == port and _alive(spare):
+            self.spares_used += 1
+            return spare.pf
+        if spare:
+            spare.pf.close()
+        return None
+
+    def _open_spare(self, pod: str, port: int) -> None:
+        """Open a tunnel for the next connection; close it if unused after SPARE_LIFE."""
+        if self._spare is not None:
+            return
+        try:
+            spare = _Spare(pod, port, self.kube.open_portforward(self.namespace, pod, port),
+                           threading.Event())
+        except Exception:  # noqa: BLE001 - the next connection opens its own, and says why
+            return
+        with self._lock:
+            kept = self._spare is None and not self._closing.is_set()
+            if kept:
+                self._spare = spare
+        if kept and (spare.gone.wait(SPARE_LIFE)
+                     or self._take_spare(lambda sp: sp is spare) is None):
+            return      # taken by a connection, or dropped (and closed) by drop_connections
+        spare.pf.close()
 
     @staticmethod
     def _pump(tunnel: _Tunnel, outbound: bool) -> None:

@@ -48,7 +48,7 @@ class _Forward:
         self.state = "waiting"
         self._said: tuple[str, float] = ("", 0.0)
         self.forward = PortForward(kube, self.namespace, self.pick, spec.remote,
-                                   local_port=spec.local, on_problem=self.no_pod)
+                                   local_port=spec.local, on_problem=self.no_pod, spare=True)
 
     def row(self) -> dict:
         return {"url": self.forward.url, "target": f"{self.spec.target}:{self.spec.remote}",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import http.client
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import yaml
 
 from devcluster.build import pins
 from kubectl_gitops_run.adapters.kube import connect
+from kubectl_gitops_run.adapters import portforward
 from kubectl_gitops_run.adapters.portforward import PortForward
 from kubectl_gitops_run.adapters.s3 import S3
 from kubectl_gitops_run.errors import S3Error
@@ -172,6 +174,37 @@ def test_s3_through_the_port_forward_with_concurrent_connections(
                  timeout=10)
     except AssertionError:
         raise AssertionError(describe_sockets(sockets() - sockets_before)) from None
+
+
+def health(port: int) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/minio/health/live")
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_a_spare_tunnel_serves_the_next_connection_then_closes(
+        no_threads_left, kube, namespace, bucket_pod, monkeypatch):
+    monkeypatch.setattr(portforward, "SPARE_LIFE", 2.0)
+    picked = [bucket_pod.name]
+    with PortForward(kube, namespace, lambda wait: (picked[0], 9000, ""), 9000,
+                     spare=True) as pf:
+        for _ in range(4):
+            assert health(pf.local_port) == 200
+            wait_for("a spare tunnel", lambda: pf._spare is not None, timeout=20)
+        assert pf.spares_used == 3
+        # each connection picks afresh: a spare to a pod no longer picked is not used
+        picked[0] = "no-such-pod"
+        with pytest.raises((OSError, http.client.HTTPException)):
+            health(pf.local_port)
+        assert pf.spares_used == 3 and pf._spare is None
+        # and an unused one is closed after SPARE_LIFE
+        picked[0] = bucket_pod.name
+        assert health(pf.local_port) == 200
+        wait_for("a spare tunnel", lambda: pf._spare is not None, timeout=20)
+        wait_for("the spare closed", lambda: pf._spare is None, timeout=10)
 
 
 def test_close_ends_open_connections_promptly(
