@@ -45,6 +45,7 @@ STALL = 1.5            # seconds a request may wait for an answer before the pod
 POD_CHECK_TIMEOUT = (3, 5)   # (connect, read) seconds of that check
 PICK_WAIT = 10.0       # seconds a new connection waits for a Ready pod
 SPARE_LIFE = 10.0      # seconds an unused spare tunnel is kept (an app's idle timeout is longer)
+SPARE_WAIT = 2.0       # seconds a connection waits for a spare being opened
 
 
 def _shutdown(sock) -> None:
@@ -114,6 +115,9 @@ class PortForward:
         self.spares = spare
         self.spares_used = 0
         self._spare: _Spare | None = None
+        self._opening = threading.Event()   # set while no spare is being opened
+        self._opening.set()
+        self._opening_to: tuple[str, int] | None = None
 
     def __repr__(self) -> str:
         return f"PortForward({self.namespace}/{self.pod}:{self.remote_port} at {self.url or '-'})"
@@ -256,7 +260,10 @@ class PortForward:
         return spare
 
     def _spare_for(self, pod: str, port: int):
-        """The spare tunnel, if it leads to this pod and port and is still open."""
+        """The spare tunnel, if it leads to this pod and port and is still open;
+        one being opened is waited for (it started before this connection came)."""
+        if self._opening_to == (pod, port):
+            self._opening.wait(SPARE_WAIT)
         spare = self._take_spare()
         if spare and spare.pod == pod and spare.port == port and _alive(spare):
             self.spares_used += 1
@@ -267,20 +274,25 @@ class PortForward:
 
     def _open_spare(self, pod: str, port: int) -> None:
         """Open a tunnel for the next connection; close it if unused after SPARE_LIFE."""
-        if self._spare is not None:
-            return
+        with self._lock:
+            if self._spare is not None or not self._opening.is_set():
+                return
+            self._opening.clear()
+            self._opening_to = (pod, port)
+        spare = None
         try:
             spare = _Spare(pod, port, self.kube.open_portforward(self.namespace, pod, port),
                            threading.Event())
         except Exception:  # noqa: BLE001 - the next connection opens its own, and says why
-            return
+            pass
         with self._lock:
-            kept = self._spare is None and not self._closing.is_set()
+            kept = spare is not None and self._spare is None and not self._closing.is_set()
             if kept:
                 self._spare = spare
-        if kept and (spare.gone.wait(SPARE_LIFE)
-                     or self._take_spare(lambda sp: sp is spare) is None):
-            return      # taken by a connection, or dropped (and closed) by drop_connections
+            self._opening.set()
+        if spare is None or (kept and (spare.gone.wait(SPARE_LIFE)
+                                       or self._take_spare(lambda sp: sp is spare) is None)):
+            return      # none, or taken by a connection, or dropped (and closed) by drop_connections
         spare.pf.close()
 
     @staticmethod
