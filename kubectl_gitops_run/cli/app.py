@@ -439,6 +439,9 @@ def _quiet_thread_errors(args) -> None:
 def main(argv=None) -> int:
     import threading
     args = sys.argv[1:] if argv is None else list(argv)
+    if any(a.startswith("--port-forward") for a in args):   # kubectl's words: svc/web 8080:80
+        from ..core.forwards import join_words
+        args = join_words(args)
     verbose = any(re.fullmatch(r"-v+|--verbose", a) for a in args)
     threading.excepthook = _quiet_thread_errors
     try:

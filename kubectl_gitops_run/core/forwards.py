@@ -104,6 +104,31 @@ def specs(target: str, ports: list[str], text: str = "") -> list[Spec]:
     return out
 
 
+_PORT_WORD = re.compile(r"\d+|\d*:[a-z0-9][-a-z0-9]*")     # 8080, 8080:80, :http
+
+
+def join_words(args: list[str]) -> list[str]:
+    """A command line with kubectl's `--port-forward svc/web 8080:80` (ports as
+    words of their own) made one value per option, `svc/web 8080:80`, as
+    parse() takes it; words that look like anything but ports are left as
+    they are (a DIR argument after it, say)."""
+    out: list[str] = []
+    ended = False           # after `--`, every word is an argument
+    for word in args:
+        ended = ended or word == "--"
+        if not ended and _PORT_WORD.fullmatch(word) and _after_forward(out):
+            out[-1] += f" {word}"
+        else:
+            out.append(word)
+    return out
+
+
+def _after_forward(out: list[str]) -> bool:
+    """Is out[-1] a --port-forward value (given as its own word or after `=`)?"""
+    return bool(out) and (out[-1].startswith("--port-forward=")
+                          or (len(out) > 1 and out[-2] == "--port-forward"))
+
+
 def split_args(args: list[str]) -> tuple[str | None, list[tuple[str, list[str]]]]:
     """`forward`'s arguments: `[SESSION] TYPE/NAME [LOCAL:]REMOTE... [TYPE/NAME ...]`
     -> (session, [(target, ports)]); a word with a '/' starts a target."""

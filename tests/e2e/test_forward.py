@@ -88,7 +88,7 @@ def forwards_listed(cluster, namespace) -> list:
 def test_forward_follows_the_pods_across_syncs(cluster, kubectl, namespace, app):
     port = free_port()
     loop = Loop(cluster, "-v", "up", str(app), "-n", namespace, "--name", "web", "--watch",
-                "--port-forward", f"svc/web {port}:http")
+                "--port-forward", "svc/web", f"{port}:http")      # kubectl's words, unquoted
     try:
         loop.saw(f"forwarding http://127.0.0.1:{port} -> svc/web:http")
         first = get(port)

@@ -39,6 +39,25 @@ def test_bad_specs_are_one_line_usage_errors(spec, words):
     assert words in str(e.value) and "\n" not in str(e.value)
 
 
+def test_port_forward_words_as_kubectl_takes_them():
+    assert fw.join_words(["up", "web", "--watch", "--port-forward", "svc/web", "8080:80"]) == \
+        ["up", "web", "--watch", "--port-forward", "svc/web 8080:80"]
+    assert fw.join_words(["--port-forward", "svc/web", "8080:80", ":http", "9000", "dir"]) == \
+        ["--port-forward", "svc/web 8080:80 :http 9000", "dir"]
+    assert fw.join_words(["--port-forward=svc/web", ":80", "-n", "dev"]) == \
+        ["--port-forward=svc/web :80", "-n", "dev"]
+    quoted = ["--port-forward", "svc/web 8080:80", "--port-forward", "deploy/api", "9090"]
+    assert fw.join_words(quoted) == ["--port-forward", "svc/web 8080:80", "--port-forward",
+                                     "deploy/api 9090"]
+    # ports only right after a --port-forward value, and not after `--`
+    assert fw.join_words(["sync", "8080:80"]) == ["sync", "8080:80"]
+    assert fw.join_words(["--port-forward", "--", "8080"]) == ["--port-forward", "--", "8080"]
+    assert fw.join_words(["--port-forward", "svc/web", "web"]) == \
+        ["--port-forward", "svc/web", "web"]
+    assert fw.parse(fw.join_words(["--port-forward", "svc/web", "8080:80"])[1]) == \
+        fw.parse("svc/web 8080:80")
+
+
 def test_forward_verb_arguments():
     assert fw.split_args(["web", "svc/web", "8080:80", "deploy/api", ":http"]) == \
         ("web", [("svc/web", ["8080:80"]), ("deploy/api", [":http"])])
