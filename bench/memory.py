@@ -6,11 +6,13 @@
 - `up --no-wait` of a fresh tree: the first upload, every file, into an
   empty slot, for each of --files                      [10,000 files: <= 100 MB]
 - the local side of a sync for each of --local (scan with digests, YAML
-  check, revision, two listings of the same size parsed from S3 pages, the
-  plan), in a fresh process, without a cluster      [100,000 files: <= 250 MB]
+  check, revision, one slot's journal written and read, one listing of the
+  same size parsed from S3 pages, the plan), in a fresh process, without a
+  cluster                                           [100,000 files: <= 250 MB]
 - the interpreter with the plugin imported and connected: the floor.
 
-Peak RSS is the child's ru_maxrss (os.wait4); medians over --runs runs.
+Peak RSS is the child's ru_maxrss (os.wait4); medians over --runs runs, and
+how the first upload's grows: MB per 1,000 more files between tree sizes.
 """
 from __future__ import annotations
 
@@ -61,9 +63,11 @@ def probe(tree: str, kubeconfig: str | None) -> None:
     from kubectl_gitops_run.core.snapshot import plan
     if kubeconfig:
         connect(kubeconfig, None, "default")
+    from kubectl_gitops_run.core import journal
     snapshot = ops.scanner(tree, 10 << 20)()
     local = snapshot.etags()
-    had, held = listing(local), listing(local)
+    # what each slot holds: read from its journal (a sync writes one too), or listed
+    had, held = journal.decode(journal.encode(local)), listing(local)
     plan(local, had)
     assert snapshot.revision and held
     print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -100,6 +104,13 @@ def first_upload(cluster, ns: str, tmp: Path, counts: list[int], runs: int) -> d
     return out
 
 
+def growth(figures: dict[int, dict]) -> dict[str, float]:
+    """MB per 1,000 more files, between each pair of tree sizes (medians)."""
+    sizes = sorted(figures)
+    return {f"{a}-{b}": round((figures[b]["median"] - figures[a]["median"]) * 1000 / (b - a), 2)
+            for a, b in zip(sizes, sizes[1:])}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", default="1000,10000")
@@ -127,6 +138,7 @@ def main() -> int:
                 out["local_side"] = local_side(numbers(args.local), args.runs, tmp, kubeconfig)
                 out["first_upload"] = first_upload(cluster, ns, tmp, numbers(args.files),
                                                    args.runs)
+                out["first_upload_mb_per_1000_files"] = growth(out["first_upload"])
             finally:
                 os.environ.pop("XDG_CACHE_HOME") if env_home is None else \
                     os.environ.update(XDG_CACHE_HOME=env_home)
