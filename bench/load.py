@@ -432,8 +432,11 @@ def main() -> int:
         if args.idle:
             figures["one_developer"] = one_developer(cluster, ns, tmp, args.idle)
             print(json.dumps(figures["one_developer"]), file=sys.stderr, flush=True)
-        figures["many"] = developers_run(cluster, ns, tmp, kube, args)
-        figures["many"]["namespace_deleted_s"] = delete_namespace(cluster, ns)
+        try:
+            figures["many"] = developers_run(cluster, ns, tmp, kube, args)
+        finally:    # local_cluster deletes it only after a run that ended well
+            figures.setdefault("many", {})["namespace_deleted_s"] = delete_namespace(
+                cluster, ns)
     print(json.dumps(figures, indent=1))
     return 0
 
