@@ -1,10 +1,10 @@
 """The whole loop with a large tree (issue 13, item 6): one changed manifest,
 from `sync` until Flux applied it, split by who spends the time.
 
-    .venv/bin/python -m bench.whole_loop [--files 100,1000,10000] [--runs 5]
-        [--state-dir DIR] [--fetch-timeout 10m] [--no-ignored]
+    .venv/bin/python -m bench.whole_loop [--files 100,1000,10000,10000:ignored,10000:prefix]
+        [--runs 5] [--state-dir DIR] [--fetch-timeout 10m]
 
-For each size, a session of deploy/cm.yaml and files-1 other files (the trees
+For each tree, a session of deploy/cm.yaml and files-1 other files (the trees
 of bench.live_loop), made with `up DIR --path deploy`; one unmeasured sync
 fills the second slot. Then --runs times: the ConfigMap's value changed and
 `kubectl-gitops_run sync NAME` run as a user runs it. Watches of the
@@ -23,9 +23,13 @@ fetch; a fetch that takes longer fails and is retried, forever. With
 --fetch-timeout DURATION the bench starts each session with deploy/ alone,
 patches the Bucket's timeout, then grows the tree (two syncs fill the slots).
 
-Unless --no-ignored, the largest tree once more, with a .sourceignore of
-`data/`: what a user with a large directory should do. Prints JSON: median,
-min and max of each step per tree.
+A tree given as `files:variant` is a variant: `ignored`, with a
+.sourceignore of `data/` (what a user with a large directory can do today);
+`prefix`, with the Bucket's spec.prefix set to `deploy/` by the bench, so
+source-controller lists and fetches deploy/ alone (a way for the plugin to
+make Flux fetch less; its syncs run with --no-wait, since the plugin waits
+for the revision of the whole tree). Prints JSON: median, min and max of each
+step per tree.
 """
 from __future__ import annotations
 
@@ -82,9 +86,9 @@ class Stamps:
 class Session:
     """One tree of the table and its session."""
 
-    def __init__(self, cluster, ns: str, tmp: Path, files: int, ignored: bool):
-        self.cluster, self.ns, self.files, self.ignored = cluster, ns, files, ignored
-        self.name = f"w{files}" + ("-ignored" if ignored else "")
+    def __init__(self, cluster, ns: str, tmp: Path, files: int, variant: str):
+        self.cluster, self.ns, self.files, self.variant = cluster, ns, files, variant
+        self.name = f"w{files}" + (f"-{variant}" if variant else "")
         self.tree = tmp / self.name
         self.value = 0
         self.up_s = 0.0
@@ -92,23 +96,24 @@ class Session:
     def grow(self, files: int) -> None:
         shutil.rmtree(self.tree, ignore_errors=True)
         make_tree(self.tree, files)
-        if self.ignored:    # Flux gets deploy/ alone; the plugin leaves data/ out too
+        if self.variant == "ignored":   # Flux gets deploy/ alone; so does the upload
             (self.tree / ".sourceignore").write_text("data/\n")
         self.edit()
 
     def start(self, kube, fetch_timeout: str | None) -> int:
-        """`up`; returns how many syncs fill both slots. With `fetch_timeout`,
-        the session starts with deploy/ alone, its Bucket gets that timeout
-        (`up` would put back its own), and then the tree grows."""
-        self.grow(1 if fetch_timeout else self.files)
+        """`up`; returns how many syncs fill both slots. With `fetch_timeout`
+        (or a prefix), the session starts with deploy/ alone, its Bucket is
+        patched (`up` would put back its own spec), and then the tree grows."""
+        spec = {k: v for k, v in (("timeout", fetch_timeout),
+                                  ("prefix", "deploy/" if self.variant == "prefix" else None)) if v}
+        self.grow(1 if spec else self.files)
         start = time.time()
         self.run("up", str(self.tree), "--name", self.name, "--path", "deploy")
         self.up_s = time.time() - start
-        if not fetch_timeout:
+        if not spec:
             return 1
         from kubectl_gitops_run.core import naming
-        kube.patch("Bucket", naming.object_name(self.name),
-                   {"spec": {"timeout": fetch_timeout}}, self.ns)
+        kube.patch("Bucket", naming.object_name(self.name), {"spec": spec}, self.ns)
         self.grow(self.files)
         return 2
 
@@ -122,17 +127,23 @@ class Session:
                        stdout=subprocess.DEVNULL)
 
     def sync(self, kube, stamps: Stamps) -> dict[str, float]:
+        """One measured sync. With a prefix, Flux's revision covers deploy/
+        alone and the plugin would wait for the whole tree's: the sync does
+        not wait, and the fetch ends at the first new artifact."""
         from kubectl_gitops_run.core import flux, naming
+        bucket_name = naming.object_name(self.name)
+        before = flux.artifact_revision(kube.get("Bucket", bucket_name, self.ns))
         self.edit()
         start = time.time()
-        self.run("sync", self.name)
+        self.run("sync", self.name, *(("--no-wait",) if self.variant == "prefix" else ()))
         exited = time.time()
-        bucket_name = naming.object_name(self.name)
         revision = naming.fact(kube.get("Bucket", bucket_name, self.ns), naming.REVISION)
         flip = stamps.first("Bucket", bucket_name, start,
                             lambda o: naming.fact(o, naming.REVISION) == revision)
+        done = ((lambda r: r not in (None, before)) if self.variant == "prefix"
+                else (lambda r: r == revision))
         fetched = stamps.first("Bucket", bucket_name, start,
-                               lambda o: flux.artifact_revision(o) == revision)
+                               lambda o: done(flux.artifact_revision(o)))
         value = str(self.value)
         applied = stamps.first("ConfigMap", self.name, start,
                                lambda o: (o.get("data") or {}).get("v") == value)
@@ -141,10 +152,10 @@ class Session:
 
 
 def one_tree(cluster, ns: str, tmp: Path, kube, stamps: Stamps, files: int, runs: int,
-             ignored: bool = False, fetch_timeout: str | None = None) -> dict:
-    session = Session(cluster, ns, tmp, files, ignored)
+             variant: str = "", fetch_timeout: str | None = None) -> dict:
+    session = Session(cluster, ns, tmp, files, variant)
     fills = session.start(kube, fetch_timeout)
-    out: dict = {"files": files, "sourceignore_data": ignored, "fetch_timeout": fetch_timeout,
+    out: dict = {"files": files, "variant": variant, "fetch_timeout": fetch_timeout,
                  "up_s": round(session.up_s, 2), "syncs_filling_the_slots": [
                      {k: round(v, 3) for k, v in session.sync(kube, stamps).items()}
                      for _ in range(fills)]}
@@ -159,24 +170,23 @@ def one_tree(cluster, ns: str, tmp: Path, kube, stamps: Stamps, files: int, runs
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--files", default="100,1000,10000")
+    ap.add_argument("--files", default="100,1000,10000,10000:ignored,10000:prefix",
+                    help="the trees: files[:variant], variant ignored or prefix")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--state-dir", type=Path)
     ap.add_argument("--fetch-timeout", help="the Bucket's spec.timeout instead of the "
                     "plugin's (a fetch that takes longer never completes)")
-    ap.add_argument("--no-ignored", action="store_true",
-                    help="skip the largest tree with a .sourceignore of data/")
     args = ap.parse_args()
     from kubectl_gitops_run.adapters.kube import connect
-    sizes = [int(n) for n in args.files.split(",")]
-    rows = [(files, False) for files in sizes] + ([] if args.no_ignored else [(max(sizes), True)])
+    rows = [(int(files), variant) for files, _, variant in
+            (row.partition(":") for row in args.files.split(","))]
     table = []
     with local_cluster(args.state_dir) as (cluster, ns, tmp):
         kube = connect(str(cluster.state.kubeconfig), None, ns)
         stamps = Stamps(kube, ns)
         try:
-            for files, ignored in rows:
-                table.append(one_tree(cluster, ns, tmp, kube, stamps, files, args.runs, ignored,
+            for files, variant in rows:
+                table.append(one_tree(cluster, ns, tmp, kube, stamps, files, args.runs, variant,
                                       args.fetch_timeout))
                 print(json.dumps(table[-1]), file=sys.stderr, flush=True)
         finally:
