@@ -189,8 +189,9 @@ Examples:
 @click.option("--name", help="Session name (default: DIR's basename as a DNS label).")
 @click.option("--path", default="", help="Sub-directory of DIR that the Kustomization applies "
               "(or the Helm chart the HelmRelease installs).")
-@click.option("--target-namespace", default="", help="Namespace to apply into (default: the "
-              "session namespace).")
+@click.option("--target-namespace", default="", help="Put every object in this namespace "
+              "(default: objects that name none go to the session namespace, the others keep "
+              "theirs).")
 @click.option("--timeout", type=Duration(), default="5m", show_default=True,
               help="How long to wait for each step.")
 @click.option("--no-wait", is_flag=True, help="Return after the upload; do not wait for Flux.")
