@@ -201,8 +201,9 @@ def test_bad_inputs_fail_before_anything_starts(cluster, kubectl, namespace, app
     fails("forward", "web", "job/web", "8080:80", words="unknown type 'job'")
     fails("forward", "web", "svc/web", "80:80", words="privileged")
     fails("forward", "web", "svc/web", "8080:80:1", words="malformed")
-    fails("forward", "web", "svc/nope", "8080:80", words="not in session 'web''s inventory")
-    fails("forward", "web", "svc/web", "8080:81", words="service/web has no port 81")
+    free = free_port()      # not 8080: another test on this machine may hold it
+    fails("forward", "web", "svc/nope", f"{free}:80", words="not in session 'web''s inventory")
+    fails("forward", "web", "svc/web", f"{free}:81", words="service/web has no port 81")
     fails("sync", "web", "--watch", "--port-forward", "svc", words="malformed")
     with socket.create_server(("127.0.0.1", 0)) as busy:
         used = busy.getsockname()[1]
