@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 
-from . import flux, health, helm, history, namespaces, naming, sessions
+from . import flux, forwards, health, helm, history, namespaces, naming, sessions
 from .inventory import Ref, entries
 from .pods import current_pod, pod_problem, pod_ready
 from .preflight import KUSTOMIZATION_FILES
@@ -48,8 +49,10 @@ class World:
     kinds are known in full (an object missing from those is gone)."""
 
     def __init__(self, objects: dict[tuple[str, str], dict[tuple[str, str], dict]],
-                 watched: set[tuple[str, str]] | None = None, errors: list[str] | None = None):
+                 watched: set[tuple[str, str]] | None = None, errors: list[str] | None = None,
+                 now: datetime | None = None):
         self.by_kind, self.errors = objects, errors or []
+        self.now = now      # a killed loop's forwards expire by it (core.forwards)
         self.watched = set(objects) if watched is None else watched
 
     def objects(self, group: str, kind: str, namespace: str | None = None) -> list[dict]:
@@ -121,7 +124,8 @@ def _record_extras(world: World, rec: dict, grouped: dict) -> dict:
     parts = [deployer_health(ks)] + [object_health(world, r) for r in entries(ks)]
     syncs = history.entries(world.objects("", "Event", ns), name)
     pod = current_pod(grouped.get("Pod", []))
-    return {**rec, "health": worst(parts),
+    shown = forwards.live(rec["forwards"], world.now) if world.now else rec["forwards"]
+    return {**rec, "health": worst(parts), "forwards": shown,
             "lastSyncFailed": bool(syncs) and not syncs[0]["ok"],
             "bucketReady": pod is not None and pod_ready(pod)}
 

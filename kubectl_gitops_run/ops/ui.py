@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import threading
+import time
+from datetime import datetime, timezone
 
 from ..adapters import bucketfiles, localhost
 from ..adapters.bucketserver import BucketServer
@@ -32,6 +34,9 @@ from .sync import sync
 log = logging.getLogger(__name__)
 
 DEBOUNCE = 0.05         # seconds: one burst of watch events, one push
+# seconds between redraws with no change: a killed loop's forwards expire
+# without any object changing (pages get only what differs)
+REDRAW = 5.0
 # (apiVersion, kind, label selector) watched in the served scope from the start
 BASE = (("kustomize.toolkit.fluxcd.io/v1", "Kustomization", naming.selector()),
         ("source.toolkit.fluxcd.io/v1", "Bucket", naming.selector()),
@@ -90,7 +95,7 @@ class Store:
     def world(self) -> ui.World:
         with self.cond:
             return ui.World({k: dict(v) for k, v in self.objects.items()}, set(self.watched),
-                            sorted(set(self.errors.values())))
+                            sorted(set(self.errors.values())), datetime.now(timezone.utc))
 
     def wait(self, seen: int, timeout: float) -> int:
         with self.cond:
@@ -282,11 +287,12 @@ class UiApp:
             self.feeds.discard(feed)
 
     def _broadcast(self) -> None:
-        seen = self.store.version
+        seen, drawn = self.store.version, time.monotonic()
         while not self.stop.is_set():
             version = self.store.wait(seen, 1.0)
-            if version == seen:
+            if version == seen and time.monotonic() - drawn < REDRAW:
                 continue
+            drawn = time.monotonic()
             self.stop.wait(DEBOUNCE)        # let a burst of events settle
             seen = self.store.version
             world = self.store.world()

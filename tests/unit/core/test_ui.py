@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 from kubectl_gitops_run.core import history, ui
 
@@ -166,6 +167,20 @@ def test_the_forwards_of_a_running_loop_reach_the_page():
     assert doc["session"]["forwards"][0]["url"] == "http://127.0.0.1:8080"
     assert ui.session_list(world(ks(), bucket))["sessions"][0]["forwards"][0]["state"] == \
         "forwarding"
+
+
+def test_a_killed_loops_forwards_leave_the_page_when_they_expire():
+    rows = [{"url": "http://127.0.0.1:8080", "target": "svc/web:80", "state": "forwarding",
+             "expires": "2026-12-02T10:00:00Z"}]
+    bucket = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
+              "metadata": meta("web", NS, T0, annotations={
+                  **static("/src/web"), "kubectl-gitops-run.io/forwards.x1": json.dumps(rows)})}
+    by_kind = world(ks(), bucket).by_kind
+    before = ui.World(by_kind, now=datetime(2026, 12, 2, 9, 59, 59, tzinfo=timezone.utc))
+    after = ui.World(by_kind, now=datetime(2026, 12, 2, 10, 0, 1, tzinfo=timezone.utc))
+    assert ui.session_list(before)["sessions"][0]["forwards"][0]["state"] == "forwarding"
+    assert ui.session_list(after)["sessions"][0]["forwards"] == []
+    assert ui.session_detail(after, NS, "web")["session"]["forwards"] == []
 
 
 def test_files_are_marked_against_the_snapshot_before():
