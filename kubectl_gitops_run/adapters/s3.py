@@ -69,13 +69,18 @@ def _child_text(elem: ET.Element, name: str) -> str | None:
     return None
 
 
-def parse_list_page(body: bytes) -> tuple[dict[str, str], str | None]:
-    """One ListObjectsV2 page -> ({key: etag}, next continuation token or None)."""
+def parse_list_page(body: bytes, sizes: bool = False) -> tuple[dict, str | None]:
+    """One ListObjectsV2 page -> ({key: etag}, or with `sizes` {key: (etag,
+    size)}; the next continuation token or None)."""
     root = ET.fromstring(body)
-    objects = {}
+    objects: dict = {}
     for elem in root:
         if _local(elem.tag) == "Contents":
-            objects[_child_text(elem, "Key") or ""] = clean_etag(_child_text(elem, "ETag"))
+            etag = clean_etag(_child_text(elem, "ETag"))
+            if sizes:
+                size = (_child_text(elem, "Size") or "0").strip()
+                etag = (etag, int(size) if size.isdigit() else 0)
+            objects[_child_text(elem, "Key") or ""] = etag
     truncated = (_child_text(root, "IsTruncated") or "").strip().lower() == "true"
     token = _child_text(root, "NextContinuationToken") if truncated else None
     if truncated and not token:
@@ -295,24 +300,26 @@ class S3:
         """A PUT to MinIO's admin API (signed as S3 is, payload hashed); its answer."""
         return self._call("PUT", self.endpoint + path, what, bucket="", data=body).content
 
-    def list(self, bucket: str, cuts: Sequence[str] = ()) -> dict[str, str]:
-        """Every object of the bucket, {key: etag} in key order. `cuts` (sorted
-        keys, see `range_cuts`) split the listing into ranges (lo, hi] listed in
-        parallel; each range reads on past its last expected key to its bound,
-        so the union is the whole bucket whatever it holds."""
+    def list(self, bucket: str, cuts: Sequence[str] = (), sizes: bool = False) -> dict:
+        """Every object of the bucket, {key: etag} (with `sizes`, {key: (etag,
+        size)}) in key order. `cuts` (sorted keys, see `range_cuts`) split the
+        listing into ranges (lo, hi] listed in parallel; each range reads on
+        past its last expected key to its bound, so the union is the whole
+        bucket whatever it holds."""
         bounds = [None, *cuts, None]
         ranges = list(zip(bounds, bounds[1:]))
         if len(ranges) == 1:
-            return self._list_range(bucket, None, None)
-        objects: dict[str, str] = {}
+            return self._list_range(bucket, None, None, sizes)
+        objects: dict = {}
         with ThreadPoolExecutor(min(LIST_WORKERS, len(ranges))) as pool:
-            for part in pool.map(lambda r: self._list_range(bucket, *r), ranges):
+            for part in pool.map(lambda r: self._list_range(bucket, *r, sizes), ranges):
                 objects.update(part)        # ranges in order: keys stay sorted
         return objects
 
-    def _list_range(self, bucket: str, after: str | None, upto: str | None) -> dict[str, str]:
+    def _list_range(self, bucket: str, after: str | None, upto: str | None,
+                    sizes: bool = False) -> dict:
         """The objects with after < key <= upto (None: unbounded)."""
-        objects: dict[str, str] = {}
+        objects: dict = {}
         token = None
         while True:
             query = f"list-type=2&max-keys={PAGE_KEYS}"
@@ -323,7 +330,7 @@ class S3:
             resp = self._call("GET", self._url(bucket, query=query),
                               describe("list", bucket), bucket=bucket)
             try:
-                page, token = parse_list_page(resp.content)
+                page, token = parse_list_page(resp.content, sizes)
             except (ET.ParseError, ValueError) as e:
                 raise S3Error(f"list s3://{bucket} failed: unreadable answer ({e})",
                               bucket=bucket) from e

@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from ..adapters import bucketfiles, localhost
+from ..adapters import localhost
 from ..adapters.bucketserver import BucketServer
 from ..adapters.discovery import Discovery
 from ..adapters.informer import Informer
@@ -216,8 +216,16 @@ class SnapshotFiles:
     @staticmethod
     def _list(server: BucketServer, active: str) -> dict:
         s3 = server.s3()
-        return ui.files_view(bucketfiles.files(s3, active),
-                             bucketfiles.files(s3, other_slot(active)))
+
+        def files(slot: str) -> dict | None:
+            """{key: (etag, size)}; None for a slot never synced into."""
+            try:
+                return s3.list(slot, sizes=True)
+            except S3Error as e:
+                if e.code == "NoSuchBucket":
+                    return None
+                raise
+        return ui.files_view(files(active), files(other_slot(active)))
 
     def forget(self, keep: set[tuple[str, str]]) -> None:
         """Close the tunnels of sessions that are gone (all, for an empty `keep`)."""

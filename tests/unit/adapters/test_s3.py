@@ -308,3 +308,13 @@ def test_a_syncs_uploads_stream_their_files(tmp_path):
     Syncer._upload(syncer, Recorder(), "slot", snapshot, ["a.yaml", "b.yaml"])
     assert sorted(bodies) == [("a.yaml", "BufferedReader", b"name: a.yaml\n", 13),
                               ("b.yaml", "BufferedReader", b"name: b.yaml\n", 13)]
+
+
+def test_parse_list_page_with_sizes():
+    body = page(contents("apps/web.yaml", '"0cc175b9"').replace("<Size>3<", "<Size>1234<")
+                + contents("a b.yaml", '"92eb5ffe"').replace("<Size>3<", "<Size><"),
+                True, "next/1")
+    objects, token = s3.parse_list_page(body, sizes=True)
+    assert objects == {"apps/web.yaml": ("0cc175b9", 1234), "a b.yaml": ("92eb5ffe", 0)}
+    assert token == "next/1"
+    assert s3.parse_list_page(body)[0] == {"apps/web.yaml": "0cc175b9", "a b.yaml": "92eb5ffe"}
