@@ -114,3 +114,9 @@ def users_plan(todo: Plan, snapshot: Snapshot) -> Plan:
     def theirs(keys: list[str]) -> list[str]:
         return [k for k in keys if k not in ours and not k.startswith(DIR + "/")]
     return Plan(theirs(todo.added), theirs(todo.changed), theirs(todo.removed))
+
+
+def users_size(snapshot: Snapshot) -> tuple[int, int]:
+    """The user's files in a snapshot: how many, and their bytes."""
+    ours = [e for e in snapshot.entries.values() if isinstance(e, Added)]
+    return len(snapshot.entries) - len(ours), snapshot.total_bytes - sum(e.size for e in ours)

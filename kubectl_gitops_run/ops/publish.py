@@ -245,8 +245,9 @@ class Syncer:
 
     def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
               spec: manifests.Spec | None) -> None:
-        facts = naming.annotations(revision=snapshot.revision, files=_users_files(snapshot),
-                                 bytes=snapshot.total_bytes, last_sync=now_rfc3339())
+        files, size = namespaces.users_size(snapshot)
+        facts = naming.annotations(revision=snapshot.revision, files=files, bytes=size,
+                                 last_sync=now_rfc3339())
         token, request = flux.request_reconcile()
         if bucket is None:
             manifest = manifests.bucket(spec, slot, facts)
@@ -387,12 +388,7 @@ def _result(snapshot: Snapshot, had: dict[str, str], flipped: bool = False) -> R
     """The sync as the user reads it: their files, not the session's own
     (core.namespaces)."""
     shown = namespaces.users_plan(plan(snapshot.etags(), had), snapshot)
-    return Result(shown, snapshot.revision, _users_files(snapshot), snapshot.total_bytes,
-                  flipped=flipped)
-
-
-def _users_files(snapshot: Snapshot) -> int:
-    return len(snapshot.entries) - len(namespaces.added_keys(snapshot))
+    return Result(shown, snapshot.revision, *namespaces.users_size(snapshot), flipped=flipped)
 
 
 def _down(e: S3Error) -> Exception:

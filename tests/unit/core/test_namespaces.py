@@ -89,3 +89,8 @@ def test_the_users_plan_leaves_the_session_files_out():
 def test_applied_path_from_the_annotation():
     assert [ns.applied_path(p) for p in (None, "", ".", "/", "k8s/", "/apps/web")] == [
         "", "", "", "", "k8s", "apps/web"]
+
+
+def test_the_users_size_leaves_the_session_files_out():
+    user = Snapshot("/src", {"a.yaml": Entry("a.yaml", "/src/a.yaml", 3, "0" * 32)})
+    assert ns.users_size(ns.with_session_files(user, "", "dev")) == (1, 3)
