@@ -218,11 +218,13 @@ Examples:
               "(repeatable; later ones win).")
 @click.option("--release-name", default="", help="For a Helm chart: the Helm release's name "
               "(default: the session name).")
+@click.option("--dry-run", is_flag=True, help="Only print what the first sync would upload; "
+              "create and touch nothing.")
 @port_forward_option
 @kube_options
 def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image, allow_context,
        force, service_account, flux_namespace, max_file_size, include_secrets, decryption_key,
-       values, release_name, port_forward, kubeconfig, context, namespace):
+       values, release_name, dry_run, port_forward, kubeconfig, context, namespace):
     """Start (or repair) a session for DIR and deploy it through Flux.
 
     Creates, in the current context and namespace, a bucket server with random
@@ -238,6 +240,9 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
         os.path.basename(os.path.abspath(dir)))
     kube = forwards = None
     specs = _forward_specs(port_forward, watch)
+    if dry_run:
+        return _dry_run_up(dir, name, path, max_file_size, include_secrets,
+                           decryption_key is not None, (kubeconfig, context, namespace))
 
     def connect():
         nonlocal kube
@@ -261,6 +266,25 @@ def up(dir, name, path, target_namespace, timeout, no_wait, watch, bucket_image,
                                                    terminal.WatchScreen(), path=path))
 
 
+def _dry_run_up(dir, name, path, max_file_size, include_secrets, decrypts, kube_flags) -> None:
+    """`up --dry-run`: the checked scan, then what the first sync would upload
+    into the session (all of it, for a new one)."""
+    from .. import ops
+    from ..core import naming
+    from . import output, terminal
+    kube = _connect(*kube_flags)
+    opts = ops.Options(max_file_size=max_file_size, report=terminal.reporter(),
+                       include_secrets=include_secrets)
+    result = ops.preview(kube, name, dir, opts, path=naming.confined_path(path),
+                         decrypts=decrypts)
+    _echo_lines(output.dry_run_lines(result))
+
+
+def _echo_lines(lines: list[str]) -> None:
+    """Each line escaped for a terminal, a newline inside one shown as \\n."""
+    click.echo("\n".join(escape(line).replace("\n", "\\n") for line in lines))
+
+
 @command(cli, epilog="""\b
 Examples:
   kubectl gitops-run sync              # the session whose source holds this directory
@@ -279,16 +303,20 @@ Examples:
 @click.option("--force", is_flag=True, help="Sync a session that records another source "
               "directory or host.")
 @click.option("--include-secrets", is_flag=True, help="Upload files that may hold keys too.")
+@click.option("--dry-run", is_flag=True, help="Only print what would be uploaded, changed and "
+              "removed; touch nothing.")
 @port_forward_option
 @kube_options
 def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force,
-         include_secrets, port_forward, kubeconfig, context, namespace):
+         include_secrets, dry_run, port_forward, kubeconfig, context, namespace):
     """Push local changes of a session and wait until Flux applied them."""
     from .. import ops
     from ..adapters import localhost
     from . import output as out
     from . import terminal
     specs = _forward_specs(port_forward, watch)
+    if dry_run and watch:
+        raise UsageError("--dry-run and --watch do not go together; drop one")
     kube = _connect(kubeconfig, context, namespace)
     record = ops.resolve(kube, name, os.getcwd())
     source = ops.source_of(record, source_dir, localhost.host(), force)
@@ -301,9 +329,13 @@ def sync(name, source_dir, timeout, no_wait, watch, output, max_file_size, force
         _with_forwards(forwards, lambda: ops.watch(kube, record["name"], source, opts,
                                                    terminal.WatchScreen(), path=path))
         return
-    result = ops.sync(kube, record["name"], source, opts, path=path,
-                      decrypts=record.get("decrypts", True))
-    click.echo(out.result_json(result) if output == "json" else escape(out.result_line(result)))
+    run = ops.preview if dry_run else ops.sync
+    result = run(kube, record["name"], source, opts, path=path,
+                 decrypts=record.get("decrypts", True))
+    if output == "json":
+        click.echo(out.result_json(result, dry_run))
+    else:
+        _echo_lines(out.dry_run_lines(result) if dry_run else [out.result_line(result)])
 
 
 @command(cli, name="ls", epilog="""\b

@@ -216,12 +216,23 @@ def result_line(result) -> str:
     return summary_line(result.plan.summary(), result.revision, result.applied, result.elapsed)
 
 
-def result_json(result) -> str:
+def result_json(result, dry_run: bool = False) -> str:
     return json.dumps({
         "added": result.plan.added, "changed": result.plan.changed,
         "removed": result.plan.removed, "revision": result.revision,
         "files": result.files, "bytes": result.bytes, "upToDate": result.up_to_date,
-        "objectsApplied": result.applied, "seconds": round(result.elapsed, 3)}, indent=2)
+        "objectsApplied": result.applied, "seconds": round(result.elapsed, 3),
+        "dryRun": dry_run}, indent=2)
+
+
+def dry_run_lines(result) -> list[str]:
+    """What a sync would do (ops.preview): a summary, then a line per file."""
+    if result.plan.empty:
+        return [f"up to date, revision {short_revision(result.revision)} (dry run)"]
+    head = (f"would sync {result.plan.summary()} files, revision "
+            f"{short_revision(result.revision)} (dry run: nothing uploaded)")
+    marks = (("+", result.plan.added), ("~", result.plan.changed), ("-", result.plan.removed))
+    return [head] + [f"{mark} {key}" for mark, keys in marks for key in keys]
 
 
 def cycle_line(result, error: str | None, when: datetime) -> str:

@@ -13,7 +13,7 @@ import types
 
 _HOMES = {
     "Forwards": "forward", "Options": "options", "Result": "publish", "Screen": "watch",
-    "down": "down", "find_sessions": "sessions", "resolve": "sessions",
+    "down": "down", "find_sessions": "sessions", "preview": "preview", "resolve": "sessions",
     "scanner": "snapshots", "source_of": "sessions", "sync": "sync", "up": "up",
     "watch": "watch",
 }

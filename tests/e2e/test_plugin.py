@@ -359,3 +359,33 @@ def test_down_keeps_what_the_session_did_not_create(cluster, kubectl, namespace,
         assert get(kubectl, "configmap", kept, namespace) is not None
     ns = json.loads(kubectl("get", "namespace", namespace, "-o", "json"))
     assert "deletionTimestamp" not in ns["metadata"]
+
+
+def test_dry_runs_list_the_files_and_touch_nothing(cluster, kubectl, namespace, app):
+    # up --dry-run of a new session: every file would go up; nothing is created
+    res = ok(cluster, "up", str(app), "-n", namespace, "--dry-run")
+    assert res.stdout.splitlines() == [
+        f"would sync +3 ~0 -0 files, revision {revision(app, namespace)[:15]} "
+        f"(dry run: nothing uploaded)", "+ configmap.yaml", "+ deployment.yaml",
+        "+ service.yaml"]
+    assert ours(kubectl, namespace) == {}
+    ok(cluster, "up", str(app), "-n", namespace)
+    applied = get(kubectl, "bucket", "gitops-run-hello", namespace)["status"]["artifact"]
+    # an edit, an addition and a deletion: listed, not synced
+    (app / "configmap.yaml").write_text((app / "configmap.yaml").read_text()
+                                        .replace("Hello from", "Not yet"))
+    (app / "extra.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")
+    (app / "service.yaml").unlink()
+    res = ok(cluster, "sync", "-n", namespace, "--dry-run", cwd=app)
+    assert res.stdout.splitlines()[1:] == ["+ extra.yaml", "~ configmap.yaml", "- service.yaml"]
+    assert res.stdout.startswith("would sync +1 ~1 -1 files"), res.stdout
+    doc = json.loads(ok(cluster, "sync", "hello", "-n", namespace, "--dry-run", "-o",
+                        "json").stdout)
+    assert doc["dryRun"] is True and doc["removed"] == ["service.yaml"]
+    assert doc["revision"] == revision(app, namespace)
+    assert get(kubectl, "bucket", "gitops-run-hello", namespace)["status"]["artifact"] == applied
+    assert get(kubectl, "configmap", "hello", namespace)["data"]["greeting"] == \
+        "Hello from kubectl gitops-run"
+    assert get(kubectl, "service", "hello", namespace) is not None
+    assert "--dry-run and --watch" in failed(cluster, "sync", "hello", "-n", namespace,
+                                             "--dry-run", "--watch", code=2)

@@ -197,3 +197,15 @@ def test_removal_lines():
         "session web removed and what it deployed (HelmRelease, Bucket)"
     assert p.removal_lines("web", "dev", Removal(), False, False) == [
         "session web not found in namespace dev: nothing to remove"]
+
+
+def test_dry_run_lines_list_each_file_under_a_summary():
+    from kubectl_gitops_run.core.snapshot import Plan
+    from kubectl_gitops_run.ops.publish import Result
+    result = Result(Plan(["new.yaml"], ["cm.yaml"], ["old.yaml"]), "sha256:" + "ab" * 32, 3, 10)
+    assert p.dry_run_lines(result) == [
+        "would sync +1 ~1 -1 files, revision sha256:abababab (dry run: nothing uploaded)",
+        "+ new.yaml", "~ cm.yaml", "- old.yaml"]
+    same = Result(Plan([], [], []), "sha256:" + "cd" * 32, 3, 10)
+    assert p.dry_run_lines(same) == ["up to date, revision sha256:cdcdcdcd (dry run)"]
+    assert '"dryRun": true' in p.result_json(result, dry_run=True)
