@@ -94,35 +94,6 @@ class Syncer:
         return result
 
     def publish(self, snapshot: Snapshot, spec: manifests.Spec | None) -> Result:
-        bucket, active, snapshot = self._prepare(snapshot, spec)
-        local = snapshot.etags()
-        revision = snapshot.revision
-        for attempt in range(ATTEMPTS):
-            try:
-                s3 = self.server.s3()
-                target = manifests.other_slot(active)
-                # both listings at once: the target's is needed unless nothing changed
-                with ThreadPoolExecutor(2) as pool:
-                    listings = pool.map(lambda slot: slot and self._list(s3, slot, local),
-                                        (active, target))
-                had, held = (listing or {} for listing in listings)
-                if had == local and bucket is not None:
-                    if flux.artifact_revision(bucket) != revision:
-                        self._request(self.name)     # published earlier, not yet indexed
-                    return _result(snapshot, had)
-                bucket = self._await_spec_seen(bucket)
-                self._fill(s3, target, held, snapshot, local)
-                break
-            except BucketUnreachable as e:
-                if attempt == ATTEMPTS - 1:
-                    raise UserError(str(e)) from None
-                self.server.reconnect()
-        self._flip(bucket, target, snapshot, spec)
-        return _result(snapshot, had, flipped=True)
-
-    def _prepare(self, snapshot: Snapshot, spec: manifests.Spec | None):
-        """(the Bucket, checked ours and not suspended; the slot Flux reads;
-        the snapshot with the session's own files)."""
         bucket = self.kube.get("Bucket", self.name, self.namespace)
         if bucket is None and spec is None:
             raise UserError(f"session {self.session!r} in namespace {self.namespace!r} has no "
@@ -140,17 +111,30 @@ class Syncer:
         path = namespaces.applied_path(spec.path if spec else naming.fact(bucket, naming.PATH))
         if not helm.is_chart(snapshot.entries, path):
             snapshot = namespaces.with_session_files(snapshot, path, self.namespace)
-        return bucket, active, snapshot
-
-    def preview(self, snapshot: Snapshot, spec: manifests.Spec | None = None) -> Result:
-        """What a sync of `snapshot` would upload and remove (`--dry-run`): the
-        slot Flux reads, against the snapshot; nothing is written."""
-        _, active, snapshot = self._prepare(snapshot, spec)
-        try:
-            had = self._list(self.server.s3(), active, snapshot.etags()) if active else None
-        except BucketUnreachable as e:
-            raise UserError(str(e)) from None
-        return _result(snapshot, had or {})
+        local = snapshot.etags()
+        revision = snapshot.revision
+        for attempt in range(ATTEMPTS):
+            try:
+                s3 = self.server.s3()
+                target = manifests.other_slot(active)
+                # one slot, then the other, over one pooled connection (a second at
+                # once would open a second tunnel): the target's matters only if
+                # something changed; a journal is one GET, a listing is in ranges
+                had = (self._list(s3, active, local) if active else None) or {}
+                if had == local and bucket is not None:
+                    if flux.artifact_revision(bucket) != revision:
+                        self._request(self.name)     # published earlier, not yet indexed
+                    return _result(snapshot, had)
+                held = self._list(s3, target, local) or {}
+                bucket = self._await_spec_seen(bucket)
+                self._fill(s3, target, held, snapshot, local)
+                break
+            except BucketUnreachable as e:
+                if attempt == ATTEMPTS - 1:
+                    raise UserError(str(e)) from None
+                self.server.reconnect()
+        self._flip(bucket, target, snapshot, spec)
+        return _result(snapshot, had, flipped=True)
 
     # -- publishing ---------------------------------------------------------
 
