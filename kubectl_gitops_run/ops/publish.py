@@ -94,23 +94,7 @@ class Syncer:
         return result
 
     def publish(self, snapshot: Snapshot, spec: manifests.Spec | None) -> Result:
-        bucket = self.kube.get("Bucket", self.name, self.namespace)
-        if bucket is None and spec is None:
-            raise UserError(f"session {self.session!r} in namespace {self.namespace!r} has no "
-                            f"Flux Bucket; run `kubectl gitops-run up` to repair it")
-        if bucket is not None and not naming.owns(bucket, self.session):
-            raise UserError(f"Bucket {self.namespace}/{self.name} is not managed by "
-                            f"kubectl-gitops-run; not touching it")
-        if flux.suspended("Bucket", bucket):    # Flux would never pick the sync up
-            raise UserError(f"not syncing session {self.session!r}: "
-                            + flux.suspended("Bucket", bucket))
-        active = (bucket or {}).get("spec", {}).get("bucketName")
-        active = active if active in manifests.SLOTS else None
-        # every upload carries what the session's Kustomization reads besides
-        # the user's files (core.namespaces), whoever asks for the sync
-        path = namespaces.applied_path(spec.path if spec else naming.fact(bucket, naming.PATH))
-        if not helm.is_chart(snapshot.entries, path):
-            snapshot = namespaces.with_session_files(snapshot, path, self.namespace)
+        bucket, active, snapshot = self._prepare(snapshot, spec)
         local = snapshot.etags()
         revision = snapshot.revision
         for attempt in range(ATTEMPTS):
@@ -135,6 +119,38 @@ class Syncer:
                 self.server.reconnect()
         self._flip(bucket, target, snapshot, spec)
         return _result(snapshot, had, flipped=True)
+
+    def _prepare(self, snapshot: Snapshot, spec: manifests.Spec | None):
+        """(the Bucket, checked ours and not suspended; the slot Flux reads;
+        the snapshot with the session's own files)."""
+        bucket = self.kube.get("Bucket", self.name, self.namespace)
+        if bucket is None and spec is None:
+            raise UserError(f"session {self.session!r} in namespace {self.namespace!r} has no "
+                            f"Flux Bucket; run `kubectl gitops-run up` to repair it")
+        if bucket is not None and not naming.owns(bucket, self.session):
+            raise UserError(f"Bucket {self.namespace}/{self.name} is not managed by "
+                            f"kubectl-gitops-run; not touching it")
+        if flux.suspended("Bucket", bucket):    # Flux would never pick the sync up
+            raise UserError(f"not syncing session {self.session!r}: "
+                            + flux.suspended("Bucket", bucket))
+        active = (bucket or {}).get("spec", {}).get("bucketName")
+        active = active if active in manifests.SLOTS else None
+        # every upload carries what the session's Kustomization reads besides
+        # the user's files (core.namespaces), whoever asks for the sync
+        path = namespaces.applied_path(spec.path if spec else naming.fact(bucket, naming.PATH))
+        if not helm.is_chart(snapshot.entries, path):
+            snapshot = namespaces.with_session_files(snapshot, path, self.namespace)
+        return bucket, active, snapshot
+
+    def preview(self, snapshot: Snapshot, spec: manifests.Spec | None = None) -> Result:
+        """What a sync of `snapshot` would upload and remove (`--dry-run`): the
+        slot Flux reads, against the snapshot; nothing is written."""
+        _, active, snapshot = self._prepare(snapshot, spec)
+        try:
+            had = self._list(self.server.s3(), active, snapshot.etags()) if active else None
+        except BucketUnreachable as e:
+            raise UserError(str(e)) from None
+        return _result(snapshot, had or {})
 
     # -- publishing ---------------------------------------------------------
 
