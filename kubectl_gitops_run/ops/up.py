@@ -101,6 +101,7 @@ def up(connect: Callable[[], Kube], source: str, name: str, *, path: str = "",
     check_context(kube, allow_context)
     check_flux(kube, flux.REQUIRED_HELM if helm.is_chart(snapshot.entries, path)
                else flux.REQUIRED)
+    del snapshot      # the upload scans again: 100,000 entries need not be held twice
     spec = manifests.Spec(name=name, namespace=kube.namespace, source=os.path.abspath(source),
                           host=localhost.host(), user=localhost.user(), path=path,
                           target_namespace=target_namespace, image=image,
