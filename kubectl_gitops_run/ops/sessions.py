@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from ..adapters.kube import Kube
@@ -18,14 +19,20 @@ MAY_LIST = (("HelmRelease", False), ("Secret", True))     # (kind, metadata only
 def find_sessions(kube: Kube, namespace: str | None, selector: str | None = None) -> list[dict]:
     """Every session in a namespace (None: all), as ls records."""
     sel = naming.selector(extra=selector)
-    objects = {kind: kube.list(kind, namespace, sel) for kind in LISTED_KINDS}
-    objects["Pod"] = kube.list("Pod", namespace, naming.bucket_pods_selector(extra=selector))
-    for kind, metadata_only in MAY_LIST:
+    lists = [(kind, sel, False, False) for kind in LISTED_KINDS]
+    lists.append(("Pod", naming.bucket_pods_selector(extra=selector), False, False))
+    lists += [(kind, sel, metadata_only, True) for kind, metadata_only in MAY_LIST]
+
+    def one(kind, selector, metadata_only, optional):
         try:
-            objects[kind] = kube.list(kind, namespace, sel, metadata_only=metadata_only)
+            return kube.list(kind, namespace, selector, metadata_only=metadata_only)
         except ApiError as e:
-            if e.status != 403:     # not a reason to fail
-                raise
+            if optional and e.status == 403:     # not a reason to fail
+                return None
+            raise
+    with ThreadPoolExecutor(len(lists)) as pool:     # one round trip, not seven
+        found = list(pool.map(lambda args: one(*args), lists))
+    objects = {args[0]: items for args, items in zip(lists, found) if items is not None}
     now = datetime.now(timezone.utc)    # a killed loop's forwards expire (core.forwards)
     return [{**r, "forwards": forwards.live(r["forwards"], now)}
             for r in sessions.sessions(objects)]
