@@ -88,6 +88,10 @@ def one_size(cluster, ns: str, tmp: Path, kube, files: int, runs: int, rclone: s
     name = f"i{files}"
     tree = tmp / name
     empty_session(cluster, ns, tree, name, make_tree, files)
+    # source-controller fetches the whole tree for each revision: on a loaded
+    # machine 10,000 objects outlast the Bucket's 60 s timeout (not the plugin's part)
+    cluster.kubectl("patch", "bucket", f"gitops-run-{name}", "-n", ns, "--type=merge",
+                    "-p", '{"spec": {"timeout": "10m"}}')
     out: dict = {"files": files}
     contenders = [(True, "plugin_journal")] + [(False, "plugin_listing")] * listing
     times: dict[str, list[float]] = {key: [] for _, key in contenders}
