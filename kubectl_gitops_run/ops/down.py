@@ -32,7 +32,8 @@ class Removal:
 
     @property
     def kinds(self) -> list[str]:
-        return [o["kind"] for o in self.objects]
+        """Each kind once, in removal order (a session has two Secrets)."""
+        return list(dict.fromkeys(o["kind"] for o in self.objects))
 
 
 def plan(kube: Kube, name: str, keep_workloads: bool = False) -> Removal:

@@ -195,6 +195,9 @@ def test_removal_lines():
     helm = Removal(objects=[{"kind": "HelmRelease"}, {"kind": "Bucket"}])
     assert p.removal_lines("web", "dev", helm, False, False)[0] == \
         "session web removed and what it deployed (HelmRelease, Bucket)"
+    two = Removal(objects=[{"kind": "Secret"}, {"kind": "Secret"}, {"kind": "Lease"}])
+    assert p.removal_lines("web", "dev", two, False, False)[0] == \
+        "session web removed (Secret, Lease)"
     assert p.removal_lines("web", "dev", Removal(), False, False) == [
         "session web not found in namespace dev: nothing to remove"]
 
