@@ -15,7 +15,10 @@ venv: $(STAMP)
 $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) >&2
-	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' >&2
+	@# compat mode: a path in a .pth, as a plain install puts the package on sys.path;
+	@# the default mode imports a finder (pathlib and more) at every start (issue 13)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' \
+		--config-settings editable_mode=compat >&2
 	@# an editable install leaves the package without bytecode (and the environment
 	@# may set PYTHONDONTWRITEBYTECODE): compile it, as a pip install does (issue 13)
 	@$(PY) -m compileall -q kubectl_gitops_run >&2

@@ -1,8 +1,9 @@
 """Kubernetes access: the kubeconfig, a small JSON REST layer, errors in words.
 
 The one module that imports `kubernetes` (docs/architecture.md, "Layers"), and
-as little of it as the plugin uses: the kubeconfig loader, `Configuration` and
-the REST connection pool, and `kubernetes.stream` once a port-forward opens.
+as little of it as the plugin uses: the kubeconfig loader and `Configuration`,
+and `kubernetes.stream` once a port-forward opens. Requests go over
+`adapters.transport` (the standard library), not the client's urllib3 pool.
 Objects travel as plain dicts (no generated models). Every failure is worded
 once, here, by `explain` and `transport_error` (docs/architecture.md,
 "Errors"): one line that says what happened and what to do (invariant 6).
@@ -15,7 +16,6 @@ import logging
 import math
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +30,7 @@ from .. import __version__
 from ..core.naming import FIELD_MANAGER
 from ..core.resources import KINDS, path
 from ..errors import ApiError, Cancelled, UserError
+from .transport import TLS, Pool, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ def _shallow(name: str, **attrs) -> None:
     lock = threading.Lock()
 
     def complete(attr: str):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
+        if attr.startswith("__") and attr not in ("__version__", "__all__"):
+            raise AttributeError(attr)      # import machinery probing, not a user
         with lock:
             if "__getattr__" in module.__dict__:
                 del module.__getattr__
@@ -87,25 +88,26 @@ def _oauth2_session(*args, **kwargs):
 
 
 def _client():
-    """(configuration, rest, kube_config, ConfigException), importing only those."""
+    """(configuration, kube_config, ConfigException), importing only those."""
     _shallow("kubernetes")
     _shallow("kubernetes.client")
+    # both import urllib3 at the top for its basic-auth header alone (~110 ms)
+    _shallow("urllib3")
     # kube_config imports OAuth2 at the top for OIDC refreshes alone (~30 ms)
     _shallow("oauthlib")
     _shallow("oauthlib.oauth2")
     _shallow("requests_oauthlib", OAuth2Session=_oauth2_session)
     # `import a.b.c`, as `from a.b import c` would look c up on the shallow a.b
     import kubernetes.client.configuration
-    import kubernetes.client.rest
     client = kubernetes.client
-    configuration, rest = client.configuration, client.rest
+    configuration = client.configuration
     if "__getattr__" in client.__dict__:      # still shallow: give kube_config its names
         client.Configuration, client.ApiClient = configuration.Configuration, _api_client
     from kubernetes.config import exec_provider, kube_config
     from kubernetes.config.config_exception import ConfigException
     # the client runs an exec credential plugin and waits for it without end
     exec_provider.subprocess = types.SimpleNamespace(Popen=_PluginProcess, PIPE=subprocess.PIPE)
-    return configuration, rest, kube_config, ConfigException
+    return configuration, kube_config, ConfigException
 
 
 # -- failures in words (pure) ------------------------------------------------
@@ -228,7 +230,8 @@ def quota_way_out(message: str, namespace: str | None) -> str | None:
 
 
 def _chain(e: BaseException) -> Iterator[BaseException]:
-    """e, then what it wraps: urllib3's `reason`, then causes and contexts."""
+    """e, then what it wraps: a `reason` (websocket's, urllib3's), then causes
+    and contexts."""
     seen = set()
     while e is not None and id(e) not in seen:
         seen.add(id(e))
@@ -237,13 +240,8 @@ def _chain(e: BaseException) -> Iterator[BaseException]:
         e = inner if isinstance(inner, BaseException) else (e.__cause__ or e.__context__)
 
 
-# urllib3 names the connection first: "<...HTTPSConnection object at 0x..>: Failed to
-# establish ..." (1.x), "HTTPSConnection(host='h', port=1): Failed ..." (2.x)
-_CONNECTION = re.compile(r"^(<[^>]*>|\w+Connection\([^)]*\)): ")
-
-
 def _root_cause(e: BaseException) -> str:
-    return _CONNECTION.sub("", str(list(_chain(e))[-1]))
+    return str(list(_chain(e))[-1])
 
 
 def transport_error(e: BaseException, server: str, context: str) -> str:
@@ -260,7 +258,9 @@ def transport_error(e: BaseException, server: str, context: str) -> str:
                 if "CERTIFICATE_VERIFY_FAILED" in cause or "certificate verify failed" in cause
                 else "check the TLS settings of the cluster and user in the kubeconfig")
         return f"TLS failure talking to {where}: {cause}; {hint}"
-    if names & {"ReadTimeoutError", "WebSocketTimeoutException"}:
+    read_timeout = any(isinstance(x, TransportError) and x.phase == "read"
+                       and isinstance(x.__cause__, TimeoutError) for x in _chain(e))
+    if read_timeout or "WebSocketTimeoutException" in names:
         return f"timed out waiting for an answer from {where}: {cause}; is it overloaded? try again"
     return f"cannot reach {where}: {cause}; is the cluster running?"
 
@@ -419,7 +419,7 @@ def _plugin_failed(command: str | None, context: str, errors: list[str]) -> ApiE
 @dataclass
 class Kube:
     config: object          # kubernetes.client.Configuration
-    http: object            # its urllib3 PoolManager
+    pool: Pool
     context: str
     server: str
     namespace: str          # the context's namespace, or "default"
@@ -444,8 +444,8 @@ class Kube:
 
     def _send(self, method: str, url: str, body=None, *, query: dict | None = None,
               headers: dict | None = None, timeout=TIMEOUT, stream: bool = False):
-        """One API call, retried on 429 and 5xx; the urllib3 response of a 2xx
-        (unread if `stream`), else an ApiError in words."""
+        """One API call, retried on 429 and 5xx; the transport.Response of a
+        2xx (unread if `stream`), else an ApiError in words."""
         if query:
             url += "?" + urlencode(query)
         data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
@@ -454,7 +454,6 @@ class Kube:
             if resp.status < 300:
                 return resp
             text = _api_message(resp.data)
-            resp.release_conn()
             if resp.status in RETRIED and pause is not None:
                 log.debug("%s %s: HTTP %s, retrying", method, url, resp.status)
                 time.sleep(_pause(pause, resp.headers.get("Retry-After")))
@@ -464,13 +463,13 @@ class Kube:
                                    tries=tries), resp.status)
 
     def _urlopen(self, method, url, data, headers, timeout, stream):
-        import urllib3
         headers = {"User-Agent": f"kubectl-gitops-run/{__version__}", **headers, **self._auth()}
         try:
-            return self.http.request(method, self.server + url, body=data, headers=headers,
-                                     preload_content=not stream,
-                                     timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]))
-        except urllib3.exceptions.HTTPError as e:
+            resp = self.pool.request(method, url, data, headers, timeout)
+            if not stream:
+                resp.data       # read it all here, where a cut body is worded
+            return resp
+        except TransportError as e:
             raise ApiError(transport_error(e, self.server, self.context)) from e
 
     def request(self, method: str, url: str, body=None, *, query: dict | None = None,
@@ -586,7 +585,7 @@ class Kube:
         clean = False
         try:
             with _shutdown_on(cancel, resp):
-                for line in _lines(resp.stream(None, decode_content=True)):
+                for line in _lines(resp.chunks()):
                     event = json.loads(line)
                     if event.get("type") == "ERROR":
                         raise self._watch_error(event.get("object") or {}, url)
@@ -603,7 +602,7 @@ class Kube:
         finally:
             if not clean:           # a stream read halfway cannot serve another request
                 resp.close()
-            resp.release_conn()
+            resp.release()
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"stopped watching {target(url).phrase()}")
 
@@ -641,21 +640,6 @@ def _lines(chunks) -> Iterator[bytes]:
         yield from (line for line in lines if line.strip())
 
 
-def _shutdown(resp) -> None:
-    """Wake a read blocked on `resp` from another thread (close() does not)."""
-    try:
-        resp.shutdown()                         # urllib3 >= 2.3
-        return
-    except (AttributeError, NotImplementedError, ValueError, RuntimeError):
-        pass
-    sock = getattr(getattr(resp, "connection", None), "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
 @contextmanager
 def _shutdown_on(cancel: threading.Event | None, resp):
     """While inside, a thread shuts `resp` down as soon as `cancel` is set.
@@ -668,7 +652,7 @@ def _shutdown_on(cancel: threading.Event | None, resp):
     def guard():
         while not done.is_set():
             if cancel.wait(CANCEL_TICK) and not done.is_set():
-                _shutdown(resp)
+                resp.shutdown()     # close() would not wake the blocked read
                 return
 
     thread = threading.Thread(target=guard, daemon=True, name="gitops-run watch cancel")
@@ -684,7 +668,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
             namespace: str | None = None) -> Kube:
     """Load the kubeconfig as kubectl does (--kubeconfig, else $KUBECONFIG, else
     ~/.kube/config) and pick the context and namespace."""
-    configuration, rest, kube_config, ConfigException = _client()
+    configuration, kube_config, ConfigException = _client()
     files = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     if not any(os.path.isfile(f) for f in files.split(os.pathsep) if f):
         raise UserError(f"no kubeconfig found at {files}: pass --kubeconfig, set KUBECONFIG, "
@@ -711,13 +695,13 @@ def connect(kubeconfig: str | None = None, context: str | None = None,
                        f"{_root_cause(e)}; log in again", 401) from e
     if failed:
         raise _plugin_failed(plugin, chosen["name"], failed)
-    cfg.retries = 1
     if not log.isEnabledFor(logging.DEBUG):
         # Configuration() sets urllib3's logger to WARNING: no retry chatter on stderr
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     ns = namespace or (chosen.get("context") or {}).get("namespace") or "default"
-    return Kube(cfg, rest.RESTClientObject(cfg).pool_manager, chosen["name"], cfg.host, ns,
-                kubeconfig, plugin)
+    tls = TLS(verify=cfg.verify_ssl, ca_file=cfg.ssl_ca_cert, cert_file=cfg.cert_file,
+              key_file=cfg.key_file, server_name=getattr(cfg, "tls_server_name", None))
+    return Kube(cfg, Pool(cfg.host, tls), chosen["name"], cfg.host, ns, kubeconfig, plugin)
 
 
 def _unusable(files: str, context: str | None, e: Exception) -> str:

@@ -1,7 +1,7 @@
 """Start-up stays light (issue 13): `--help` imports no `kubernetes`, `requests`,
 `yaml` nor the operations, and `ls` none of the generated API classes and
 models of `kubernetes` (about 770 modules, a second of start-up), no OAuth2
-library, and no operation but its own.
+library, neither requests nor urllib3's pool, and no operation but its own.
 
 Each check runs the command's code path in a fresh interpreter and reads
 sys.modules. `ls` runs against a kubeconfig that points at 127.0.0.1:1: it
@@ -49,6 +49,10 @@ sys.stderr.write("\\n" + json.dumps(sorted(sys.modules)) + "\\n")
 HELP_FORBIDDEN = ("kubernetes", "requests", "yaml", "urllib3", "kubectl_gitops_run.ops")
 LS_FORBIDDEN = ("kubernetes.client.api", "kubernetes.client.models",
                 "kubernetes.client.api_client", "kubernetes.dynamic", "kubernetes.watch",
+                # requests go over the standard library (adapters.transport); urllib3
+                # is registered for kube_config's import alone
+                "kubernetes.client.rest", "requests", "urllib3.connectionpool",
+                "urllib3.response", "urllib3.util",
                 # OIDC refreshes alone need these: loaded then (adapters.kube)
                 "oauthlib.oauth2.rfc6749", "requests_oauthlib.oauth2_session",
                 # the operations `ls` does not run

@@ -34,22 +34,7 @@ def test_root_cause_unwraps_reasons_and_causes():
             raise RuntimeError("wrapped") from e
     except RuntimeError as outer:
         assert kube._root_cause(Wrapper("retries", outer)) == str(inner)
-    pooled = OSError("<urllib3.connection.HTTPSConnection object at 0x7f>: Failed to establish "
-                     "a new connection: [Errno 111] Connection refused")
-    assert kube._root_cause(pooled) == \
-        "Failed to establish a new connection: [Errno 111] Connection refused"
     assert kube._root_cause(ValueError("plain")) == "plain"
-
-
-def test_root_cause_of_urllib3_errors():
-    from urllib3.connection import HTTPSConnection
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-    conn = HTTPSConnection("127.0.0.1", 1)
-    err = MaxRetryError(None, "/api", NewConnectionError(
-        conn, "Failed to establish a new connection: [Errno 111] Connection refused"))
-    text = kube._root_cause(err)
-    assert text.endswith("Failed to establish a new connection: [Errno 111] Connection refused")
-    assert "Max retries" not in text
 
 
 # -- what a path names, and the RBAC verb of a request ------------------------------------
@@ -197,44 +182,37 @@ def test_explain_429_and_5xx_after_the_retries(status, start):
     assert "etcdserver: request timed out (after 4 tries); try again" in line
 
 
-def _urllib3_error(reason: Exception):
-    from urllib3.exceptions import MaxRetryError
-    return MaxRetryError(None, "/api", reason)
-
-
 def test_transport_errors():
     import ssl
-    from urllib3.connection import HTTPSConnection
-    from urllib3.exceptions import NewConnectionError, ReadTimeoutError, SSLError
+    from kubectl_gitops_run.adapters.transport import TransportError
     server = "https://10.0.0.1:6443"
-    refused = _urllib3_error(NewConnectionError(
-        HTTPSConnection("127.0.0.1", 1), "Failed to establish a new connection: [Errno 111] "
-                                         "Connection refused"))
+    refused = TransportError("connect", ConnectionRefusedError(111, "Connection refused"))
     assert kube.transport_error(refused, server, "c") == (
-        "cannot reach the Kubernetes API server at https://10.0.0.1:6443 (context 'c'): Failed "
-        "to establish a new connection: [Errno 111] Connection refused; is the cluster running?")
+        "cannot reach the Kubernetes API server at https://10.0.0.1:6443 (context 'c'): "
+        "[Errno 111] Connection refused; is the cluster running?")
     verify = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
                                              "failed: unable to get local issuer certificate")
-    line = kube.transport_error(_urllib3_error(SSLError(verify)), server, "c")
+    line = kube.transport_error(TransportError("connect", verify), server, "c")
     assert line.startswith("TLS failure talking to the Kubernetes API server at "
                            "https://10.0.0.1:6443 (context 'c'): ")
     assert line.endswith("; check the certificate-authority of the cluster in the kubeconfig")
-    timeout = ReadTimeoutError(None, "/api", "Read timed out. (read timeout=30)")
-    assert kube.transport_error(timeout, server, "c").startswith(
-        "timed out waiting for an answer from the Kubernetes API server at")
+    for phase, start in (("read", "timed out waiting for an answer from the Kubernetes API "),
+                         ("connect", "cannot reach the Kubernetes API server")):
+        line = kube.transport_error(TransportError(phase, TimeoutError("timed out")), server, "c")
+        assert line.startswith(start), line
 
 
 def test_a_server_that_hangs_up_in_the_tls_handshake_is_unreachable():
     import ssl
-    from urllib3.exceptions import SSLError
+    from kubectl_gitops_run.adapters.transport import TransportError
     eof = ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
                              "protocol (_ssl.c:1006)")
-    assert kube.transport_error(_urllib3_error(SSLError(eof)), "https://h:1", "c") == (
+    assert kube.transport_error(TransportError("connect", eof), "https://h:1", "c") == (
         "cannot reach the Kubernetes API server at https://h:1 (context 'c'): it closed the "
         "connection during the TLS handshake; is the cluster running, and is the server in the "
         "kubeconfig its API server?")
     wrong = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")  # plain HTTP
-    assert kube.transport_error(_urllib3_error(SSLError(wrong)), "https://h:1", "c").startswith(
+    assert kube.transport_error(TransportError("connect", wrong), "https://h:1", "c").startswith(
         "TLS failure talking to")
 
 
