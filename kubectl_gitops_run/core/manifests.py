@@ -19,7 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from . import namespaces
+from . import fetchscope, namespaces
 from .naming import (ANNOTATION, BUCKET_SERVER, POD_KEY_LABEL, annotations, labels, object_name,
                      reader_secret_name, sops_secret_name)
 
@@ -202,14 +202,22 @@ def endpoint(spec: Spec) -> str:
     return f"{object_name(spec.name)}.{spec.namespace}.svc.cluster.local:{S3_PORT}"
 
 
-def bucket(spec: Spec, slot: str, facts: dict) -> dict:
+def bucket(spec: Spec, slot: str, facts: dict, fetch: dict | None = None) -> dict:
     """The Flux Bucket, pointed at one snapshot slot; `facts` are the sync's
-    annotations (revision, files, bytes, last sync)."""
+    annotations (revision, files, bytes, last sync), `fetch` what Flux
+    fetches of the slot (fetch_spec)."""
     return {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
             "metadata": spec.meta(None, facts),
             "spec": {"provider": "generic", "bucketName": slot, "endpoint": endpoint(spec),
                      "insecure": True, "secretRef": {"name": reader_secret_name(spec.name)},
-                     "interval": FLUX_INTERVAL, "timeout": "60s"}}
+                     "interval": FLUX_INTERVAL,
+                     **{k: v for k, v in (fetch or fetch_spec((), 0)).items() if v}}}
+
+
+def fetch_spec(dirs: tuple[str, ...], objects: int) -> dict:
+    """The Bucket fields that bound Flux's fetch of a slot: `ignore` keeps only
+    `dirs` (None: all), and `timeout` grows with the objects fetched."""
+    return {"ignore": fetchscope.ignore_rules(dirs), "timeout": fetchscope.fetch_timeout(objects)}
 
 
 def kustomization(spec: Spec) -> dict:

@@ -99,7 +99,7 @@ def with_session_files(snapshot: Snapshot, path: str, namespace: str) -> Snapsho
     for key, text in session_files(entries, path, namespace).items():
         data = text.encode()
         entries[key] = Added(key, "", len(data), hashlib.md5(data).hexdigest(), data)
-    return Snapshot(snapshot.root, dict(sorted(entries.items())))
+    return Snapshot(snapshot.root, dict(sorted(entries.items())), snapshot.fetched)
 
 
 def added_keys(snapshot: Snapshot) -> set[str]:

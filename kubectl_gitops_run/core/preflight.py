@@ -45,12 +45,25 @@ def essentials(doc):
             if k in doc}
     if isinstance(doc.get("sops"), dict):
         kept["sops"] = True
+    if _leaves({k: v for k, v in doc.items() if k not in ("resources", "bases", "components")}):
+        kept["leaves"] = True       # a generator or patch file above: core.fetchscope
     if isinstance(meta, dict):
         kept["metadata"] = {k: meta[k] for k in ("name", "namespace", "generateName")
                             if k in meta}
     elif meta is not None:
         kept["metadata"] = meta
     return kept
+
+
+def _leaves(value) -> bool:
+    """Does a string anywhere in `value` climb out of its directory ("..")?"""
+    if isinstance(value, str):
+        return value == ".." or "../" in value
+    if isinstance(value, dict):
+        return any(_leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_leaves(v) for v in value)
+    return False
 
 
 def generated_resources(keys: Iterable[str], path: str) -> list[str]:

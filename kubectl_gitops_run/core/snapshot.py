@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from .fetchscope import kept
+
 
 @dataclass(frozen=True, slots=True)    # one per file: no __dict__ (~100 B each)
 class Entry:
@@ -25,13 +27,19 @@ class Entry:
 class Snapshot:
     root: str                                   # absolute path of the tree
     entries: dict[str, Entry] = field(default_factory=dict)
+    # the directories Flux fetches (core.fetchscope); () for all
+    fetched: tuple[str, ...] = ()
 
     def etags(self) -> dict[str, str]:
         return {k: e.md5 for k, e in self.entries.items()}
 
+    def fetched_keys(self) -> list[str]:
+        return [k for k in self.entries if kept(k, self.fetched)]
+
     @property
     def revision(self) -> str:
-        return revision(self.etags())
+        """The revision Flux gives the Bucket: of the fetched keys alone."""
+        return revision({k: self.entries[k].md5 for k in self.fetched_keys()})
 
     @property
     def total_bytes(self) -> int:

@@ -265,13 +265,15 @@ class Syncer:
         facts = naming.annotations(revision=snapshot.revision, files=files, bytes=size,
                                  last_sync=now_rfc3339())
         token, request = flux.request_reconcile()
+        # what Flux fetches moves with the slot, in one generation (invariant 1)
+        fetch = manifests.fetch_spec(snapshot.fetched, len(snapshot.fetched_keys()))
         if bucket is None:
-            manifest = manifests.bucket(spec, slot, facts)
+            manifest = manifests.bucket(spec, slot, facts, fetch)
             manifest["metadata"]["annotations"][flux.REQUESTED_AT] = token
             self.last_flip = self.kube.apply(manifest)
         else:
             patch = {"metadata": {"annotations": {**facts, flux.REQUESTED_AT: token}},
-                     "spec": {"bucketName": slot}}
+                     "spec": {"bucketName": slot, **fetch}}
             self.last_flip = self.kube.patch("Bucket", self.name, patch, self.namespace)
 
     def _request(self, name: str, kind: str = "Bucket") -> tuple[str, dict]:

@@ -5,7 +5,7 @@ from typing import Callable
 
 from ..adapters import digests
 from ..adapters.scanner import check_yaml, scan
-from ..core import helm, preflight
+from ..core import fetchscope, helm, preflight
 from ..core.snapshot import Snapshot
 from .report import SILENT, Reporter
 
@@ -40,6 +40,8 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path:
         docs = check_yaml(snapshot, preflight.essentials,
                           skip=lambda key: chart and helm.is_template(key, path))
         preflight.check(docs, set(snapshot.entries), path, chart=chart, root=snapshot.root)
+        # Flux fetches only what the build reads (core.fetchscope)
+        snapshot.fetched = () if chart else fetchscope.scope(docs, set(snapshot.entries), path)
         sealed = [] if decrypts else preflight.encrypted(docs)
         if sealed:
             once(f"{', '.join(sealed)}: SOPS-encrypted, but the session has no decryption "

@@ -181,8 +181,10 @@ def _apply_bucket_server(kube: Kube, spec: manifests.Spec, force: bool) -> manif
         facts = {k: v for k, v in bucket["metadata"].get("annotations", {}).items()
                  if k in synced}
         slot = bucket["spec"].get("bucketName")
+        # what Flux fetches belongs to the slot's snapshot: the next flip moves it
+        fetch = {k: bucket["spec"].get(k) for k in ("ignore", "timeout")}
         kube.apply(manifests.bucket(spec, slot if slot in manifests.SLOTS else manifests.SLOTS[0],
-                                    facts))
+                                    facts, fetch if fetch["timeout"] else None))
     return spec
 
 
