@@ -1,8 +1,8 @@
 """The whole loop with a large tree (issue 13, item 6): one changed manifest,
 from `sync` until Flux applied it, split by who spends the time.
 
-    .venv/bin/python -m bench.whole_loop [--files 100,1000,10000,10000:ignored,10000:only]
-        [--runs 5] [--state-dir DIR] [--fetch-timeout 10m]
+    .venv/bin/python -m bench.whole_loop [--files 100,1000,10000,10000:root,10000:ignored]
+        [--runs 5] [--state-dir DIR]
 
 For each tree, a session of deploy/cm.yaml and files-1 other files (the trees
 of bench.live_loop), made with `up DIR --path deploy`; one unmeasured sync
@@ -18,20 +18,14 @@ namespace's Buckets and ConfigMaps in the bench stamp each step:
     sync    command start -> the command exits (it waits for the
             Kustomization to be Ready, then reports)
 
-The Bucket's spec.timeout (60 s, core.manifests) bounds source-controller's
-fetch; a fetch that takes longer fails and is retried, forever. With
---fetch-timeout DURATION the bench starts each session with deploy/ alone,
-patches the Bucket's timeout, then grows the tree (two syncs fill the slots).
-
-A tree given as `files:variant` is a variant: `ignored`, with a
-.sourceignore of `data/` (what a user with a large directory can do today);
-`only`, with the Bucket's spec.ignore set by the bench to leave out all but
-deploy/ and the session's own .gitops-run/ (ONLY), so source-controller
-lists the whole slot but fetches those alone: a way for the plugin to make
-Flux fetch less. Its syncs run with --no-wait, since the plugin waits for
-the revision of the whole tree. (spec.prefix cannot do it: the Kustomization
-needs .gitops-run/ too.) Prints JSON: median, min and max of each
-step per tree.
+The plugin makes Flux fetch deploy/ and its own .gitops-run/ alone
+(core.fetchscope: the Bucket's spec.ignore, set in each flip). A tree given
+as `files:variant` is a peer in the same run: `root`, the same tree applied
+from its root (`up DIR`, no --path), which Flux fetches whole, as every
+session before the fetch scope; `ignored`, with a .sourceignore of `data/`
+(what a user could do before, by hand). The Bucket's fetch timeout grows
+with the objects fetched (60 s, or 20 ms an object). Prints JSON: median,
+min and max of each step per tree.
 """
 from __future__ import annotations
 
@@ -48,9 +42,6 @@ from bench.live_loop import make_tree
 
 MANIFEST = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: '{value}'\n"
 STAMP_WAIT = 300.0      # seconds for a step to show: a --no-wait sync returns before it
-# a Bucket's spec.ignore (.sourceignore rules) that lets Flux fetch only what the
-# Kustomization reads: the applied path and the session's own files
-ONLY = "/*\n!/deploy/\n!/.gitops-run/\n"
 STEPS = ("plugin", "fetch", "apply", "to_applied", "sync")
 
 
@@ -105,22 +96,12 @@ class Session:
             (self.tree / ".sourceignore").write_text("data/\n")
         self.edit()
 
-    def start(self, kube, fetch_timeout: str | None) -> int:
-        """`up`; returns how many syncs fill both slots. With `fetch_timeout`
-        (or ignore rules), the session starts with deploy/ alone, its Bucket is
-        patched (`up` would put back its own spec), and then the tree grows."""
-        spec = {k: v for k, v in (("timeout", fetch_timeout),
-                                  ("ignore", ONLY if self.variant == "only" else None)) if v}
-        self.grow(1 if spec else self.files)
-        start = time.time()
-        self.run("up", str(self.tree), "--name", self.name, "--path", "deploy")
-        self.up_s = time.time() - start
-        if not spec:
-            return 1
-        from kubectl_gitops_run.core import naming
-        kube.patch("Bucket", naming.object_name(self.name), {"spec": spec}, self.ns)
+    def start(self) -> None:
         self.grow(self.files)
-        return 2
+        start = time.time()
+        self.run("up", str(self.tree), "--name", self.name,
+                 *(() if self.variant == "root" else ("--path", "deploy")))
+        self.up_s = time.time() - start
 
     def edit(self) -> None:
         self.value += 1
@@ -132,23 +113,18 @@ class Session:
                        stdout=subprocess.DEVNULL)
 
     def sync(self, kube, stamps: Stamps) -> dict[str, float]:
-        """One measured sync. With `only`, Flux's revision covers what it
-        fetches alone and the plugin would wait for the whole tree's: the sync
-        does not wait, and the fetch ends at the first new artifact."""
+        """One measured sync."""
         from kubectl_gitops_run.core import flux, naming
         bucket_name = naming.object_name(self.name)
-        before = flux.artifact_revision(kube.get("Bucket", bucket_name, self.ns))
         self.edit()
         start = time.time()
-        self.run("sync", self.name, *(("--no-wait",) if self.variant == "only" else ()))
+        self.run("sync", self.name)
         exited = time.time()
         revision = naming.fact(kube.get("Bucket", bucket_name, self.ns), naming.REVISION)
         flip = stamps.first("Bucket", bucket_name, start,
                             lambda o: naming.fact(o, naming.REVISION) == revision)
-        done = ((lambda r: r not in (None, before)) if self.variant == "only"
-                else (lambda r: r == revision))
         fetched = stamps.first("Bucket", bucket_name, start,
-                               lambda o: done(flux.artifact_revision(o)))
+                               lambda o: flux.artifact_revision(o) == revision)
         value = str(self.value)
         applied = stamps.first("ConfigMap", self.name, start,
                                lambda o: (o.get("data") or {}).get("v") == value)
@@ -157,13 +133,12 @@ class Session:
 
 
 def one_tree(cluster, ns: str, tmp: Path, kube, stamps: Stamps, files: int, runs: int,
-             variant: str = "", fetch_timeout: str | None = None) -> dict:
+             variant: str = "") -> dict:
     session = Session(cluster, ns, tmp, files, variant)
-    fills = session.start(kube, fetch_timeout)
-    out: dict = {"files": files, "variant": variant, "fetch_timeout": fetch_timeout,
-                 "up_s": round(session.up_s, 2), "syncs_filling_the_slots": [
-                     {k: round(v, 3) for k, v in session.sync(kube, stamps).items()}
-                     for _ in range(fills)]}
+    session.start()
+    out: dict = {"files": files, "variant": variant, "up_s": round(session.up_s, 2),
+                 "sync_filling_the_second_slot": {
+                     k: round(v, 3) for k, v in session.sync(kube, stamps).items()}}
     times: dict[str, list[float]] = {step: [] for step in STEPS}
     for _ in range(runs):
         for step, took in session.sync(kube, stamps).items():
@@ -175,12 +150,10 @@ def one_tree(cluster, ns: str, tmp: Path, kube, stamps: Stamps, files: int, runs
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--files", default="100,1000,10000,10000:ignored,10000:only",
-                    help="the trees: files[:variant], variant ignored or only")
+    ap.add_argument("--files", default="100,1000,10000,10000:root,10000:ignored",
+                    help="the trees: files[:variant], variant root or ignored")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--state-dir", type=Path)
-    ap.add_argument("--fetch-timeout", help="the Bucket's spec.timeout instead of the "
-                    "plugin's (a fetch that takes longer never completes)")
     args = ap.parse_args()
     from kubectl_gitops_run.adapters.kube import connect
     rows = [(int(files), variant) for files, _, variant in
@@ -191,8 +164,7 @@ def main() -> int:
         stamps = Stamps(kube, ns)
         try:
             for files, variant in rows:
-                table.append(one_tree(cluster, ns, tmp, kube, stamps, files, args.runs, variant,
-                                      args.fetch_timeout))
+                table.append(one_tree(cluster, ns, tmp, kube, stamps, files, args.runs, variant))
                 print(json.dumps(table[-1]), file=sys.stderr, flush=True)
         finally:
             stamps.close()
