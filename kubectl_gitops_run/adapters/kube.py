@@ -93,6 +93,8 @@ def _client():
     _shallow("kubernetes.client")
     # both import urllib3 at the top for its basic-auth header alone (~110 ms)
     _shallow("urllib3")
+    # Configuration() asks it for the CPU count alone (~20 ms of imports)
+    _shallow("multiprocessing", cpu_count=os.cpu_count)
     # kube_config imports OAuth2 at the top for OIDC refreshes alone (~30 ms)
     _shallow("oauthlib")
     _shallow("oauthlib.oauth2")
