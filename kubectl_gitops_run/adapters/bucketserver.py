@@ -41,7 +41,6 @@ class BucketServer:
         self.kube, self.namespace, self.session = kube, namespace, session
         self.timeout = timeout
         self.pod: str | None = None
-        self._found: tuple[dict, dict] | None = None     # (credentials, Ready pod)
         self._forward = None
         self._s3 = None
 
@@ -56,7 +55,7 @@ class BucketServer:
             self._s3.close()
         if self._forward is not None:
             self._forward.close()
-        self._s3 = self._forward = self._found = None
+        self._s3 = self._forward = None
 
     def s3(self):
         if self._s3 is None:
@@ -161,30 +160,11 @@ class BucketServer:
                             f"to repair the session")
         return True
 
-    def ready_pod_uid(self) -> str:
-        """The uid of the Ready bucket pod now, found without opening a tunnel
-        (an open one may go to a pod since replaced)."""
-        creds, pod_key = self.credentials()
-        pod = self.wait_ready(pod_key)
-        if self._s3 is None:
-            self._found = creds, pod      # where the next tunnel goes
-        return pod["metadata"]["uid"]
-
-    def pod_uid(self) -> str:
-        """The uid of the pod the tunnel goes to."""
-        return self._find()[1]["metadata"]["uid"]
-
-    def _find(self) -> tuple[dict, dict]:
-        """The credentials and the Ready pod, found once per connection."""
-        if self._found is None:
-            creds, pod_key = self.credentials()
-            self._found = creds, self.wait_ready(pod_key)
-        return self._found
-
     def _connect(self) -> None:
         from .portforward import PortForward
         from .s3 import S3
-        creds, pod = self._find()
+        creds, pod_key = self.credentials()
+        pod = self.wait_ready(pod_key)
         self.pod = pod["metadata"]["name"]
         self._forward = PortForward(self.kube, self.namespace, self.pod, S3_PORT)
         self._forward.start()

@@ -29,8 +29,6 @@ _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # per-sync ones on the Bucket.
 SOURCE, HOST, USER, PATH, TARGET = ("source", "host", "user", "path", "target-namespace")
 REVISION, FILES, BYTES, LAST_SYNC = ("revision", "files", "bytes", "last-sync")
-# the bucket pod a flip filled the slot on: a new pod holds no slots
-POD_UID = "pod-uid"
 SYNC_FACTS = (REVISION, FILES, BYTES, LAST_SYNC)
 
 

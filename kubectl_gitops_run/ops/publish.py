@@ -26,6 +26,7 @@ from typing import Callable
 
 from ..adapters.bucketserver import BucketServer
 from ..adapters.discovery import Discovery
+from ..adapters.s3 import range_cuts
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
 from ..core import flux, health, helm, inventory, journal, manifests, namespaces, naming, verdict
@@ -96,8 +97,6 @@ class Syncer:
         bucket, active, snapshot = self._prepare(snapshot, spec)
         local = snapshot.etags()
         revision = snapshot.revision
-        if self._flux_holds(bucket, revision):
-            return _result(snapshot, local)
         for attempt in range(ATTEMPTS):
             try:
                 s3 = self.server.s3()
@@ -120,15 +119,6 @@ class Syncer:
                 self.server.reconnect()
         self._flip(bucket, target, snapshot, spec)
         return _result(snapshot, had, flipped=True)
-
-    def _flux_holds(self, bucket: dict | None, revision: str) -> bool:
-        """Has Flux fetched `revision` from our last flip, and does the pod it
-        filled still serve the bucket? Then nothing is to upload, and no
-        tunnel is opened: a sync with nothing changed stays fast (issue 13)."""
-        return (bucket is not None and flux.spec_seen(bucket)
-                and naming.fact(bucket, naming.REVISION) == revision
-                and flux.artifact_revision(bucket) == revision
-                and naming.fact(bucket, naming.POD_UID) == self.server.ready_pod_uid())
 
     def _prepare(self, snapshot: Snapshot, spec: manifests.Spec | None):
         """(the Bucket, checked ours and not suspended; the slot Flux reads;
@@ -168,7 +158,6 @@ class Syncer:
         """The slot's objects as Flux indexes them; None if it does not exist (a
         new bucket pod). Its journal tells in one GET (core.journal); without one
         it is listed, in parallel ranges cut at the local keys."""
-        from ..adapters.s3 import range_cuts     # not on the path of a sync with nothing to do
         try:
             known = journal.decode(s3.get(slot, journal.KEY))
             return known if known is not None else journal.indexed(
@@ -274,7 +263,7 @@ class Syncer:
               spec: manifests.Spec | None) -> None:
         files, size = namespaces.users_size(snapshot)
         facts = naming.annotations(revision=snapshot.revision, files=files, bytes=size,
-                                 last_sync=now_rfc3339(), pod_uid=self.server.pod_uid())
+                                 last_sync=now_rfc3339())
         token, request = flux.request_reconcile()
         # what Flux fetches moves with the slot, in one generation (invariant 1)
         fetch = manifests.fetch_spec(snapshot.fetched, len(snapshot.fetched_keys()))

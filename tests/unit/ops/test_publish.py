@@ -82,36 +82,3 @@ def test_a_bucket_flux_cannot_fetch_says_what_flux_says():
     with pytest.raises(UserError, match=r"Flux says: failed to confirm .*connection refused; "
                                         r"`kubectl gitops-run up` repairs"):
         syncer(timeout=0)._await_spec_seen(bucket)
-
-
-class Served:
-    """A bucket server whose Ready pod is `uid`; opening a tunnel is refused."""
-
-    def __init__(self, uid: str):
-        self.uid = uid
-
-    def ready_pod_uid(self) -> str:
-        return self.uid
-
-    def s3(self):
-        raise AssertionError("no tunnel: nothing is to upload")
-
-
-def fetched(revision: str, pod_uid: str) -> dict:
-    bucket = flux_obj("Bucket", bucketName="snapshot-a")
-    bucket["metadata"]["annotations"] = naming.annotations(revision=revision, pod_uid=pod_uid)
-    bucket["status"]["artifact"] = {"revision": revision}
-    return bucket
-
-
-@pytest.mark.parametrize("pod, artifact, holds", [
-    ("p1", True, True),           # nothing changed: no tunnel, no listing
-    ("p2", True, False),          # a new pod holds no slots: fill one again
-    ("p1", False, False),         # Flux has not fetched it yet
-])
-def test_a_sync_with_nothing_new_opens_no_tunnel(pod, artifact, holds):
-    snapshot = Snapshot("/src", {}, ("deploy",))
-    bucket = fetched(snapshot.revision if artifact else REV, "p1")
-    bucket["metadata"]["annotations"].update(naming.annotations(revision=snapshot.revision))
-    s = Syncer(Kube(Bucket=bucket), "dev", "web", Served(pod))
-    assert s._flux_holds(bucket, snapshot.revision) is holds
