@@ -41,7 +41,7 @@ class Round:
         from kubectl_gitops_run.ops import publish
         from kubectl_gitops_run.ops.publish import Syncer
         self.publish, self.tree, self.rclone = publish, tree, rclone
-        self.scanner = ops.scanner(str(tree), 10 << 20)
+        self.scanner = ops.scanner(str(tree), 10 << 20, path="deploy")   # as the session applies it
         self.syncer = Syncer(kube, ns, name, server)
         self.s3 = server.s3()
         self.env = rclone_env(self.s3.endpoint, server.credentials()[0])
