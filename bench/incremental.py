@@ -49,8 +49,9 @@ class Round:
 
     def plugin(self, journals: bool = True) -> float:
         decode = self.publish.journal.decode
-        if not journals:
+        if not journals:    # nor the journals this Syncer remembers
             self.publish.journal.decode = lambda data: None
+            self.syncer.journals.clear()
         try:
             start = time.perf_counter()
             result = self.syncer.sync(self.scanner, wait=False)

@@ -35,6 +35,7 @@ POOL_SIZE = 24               # ~16 upload workers plus listings
 TIMEOUT = (5.0, 20.0)        # (connect, read) seconds, on every request
 RETRY_DELAYS = (0.1, 0.3, 0.7, 1.5)   # pauses between attempts: 5 attempts in all
 IDLE_REUSE = 3.0             # seconds an idle pooled connection is trusted
+NOT_MODIFIED = 304           # a conditional GET whose object still has the ETag given
 RETRY_CODES = {"InternalError", "SlowDown", "ServiceUnavailable", "RequestTimeout",
                "XMinioServerNotInitialized"}
 AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"}
@@ -260,7 +261,7 @@ class S3:
                 time.sleep(RETRY_DELAYS[attempt])
                 continue
             self._used = time.monotonic()
-            if 200 <= resp.status_code < 300:
+            if 200 <= resp.status_code < 300 or resp.status_code == NOT_MODIFIED:
                 return resp
             code, message = parse_error(resp.content)
             # 499: MinIO saw the client go (a tunnel cut mid-request): send it again
@@ -362,14 +363,25 @@ class S3:
     def get(self, bucket: str, key: str) -> bytes | None:
         """One object's body, read whole (small objects only); None if the
         bucket has no such key."""
+        got = self.get_if_changed(bucket, key, None)
+        return got and got[0]
+
+    def get_if_changed(self, bucket: str, key: str,
+                       etag: str | None) -> tuple[bytes | None, str] | None:
+        """(body, ETag) of one object, read whole; (None, etag) while it still
+        has `etag` (If-None-Match: the server compares, and sends no body);
+        None if the bucket has no such key."""
+        headers = {"If-None-Match": f'"{etag}"'} if etag else None
         try:
             resp = self._call("GET", self._url(bucket, key), describe("download", bucket, key),
-                              bucket=bucket, key=key)
+                              bucket=bucket, key=key, headers=headers)
         except S3Error as e:
             if e.code == "NoSuchKey":
                 return None
             raise
-        return resp.content
+        if resp.status_code == NOT_MODIFIED:
+            return None, etag
+        return resp.content, clean_etag(resp.headers.get("ETag"))
 
     def copy(self, bucket: str, key: str, src_bucket: str, src_key: str) -> str:
         what = f"copy s3://{src_bucket}/{src_key} to s3://{bucket}/{key}"

@@ -12,6 +12,7 @@ import logging
 import os
 import stat
 import time
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -76,10 +77,21 @@ def _open_regular(path: str):
     return None
 
 
-def ignore_rules(root: str) -> IgnoreRules:
+def ignore_rules(root: str, parsed: dict | None = None) -> IgnoreRules:
     """The ignore rules of the tree at `root`, reading its ignore files lazily
-    (make new rules when they change)."""
-    return IgnoreRules(lambda base, name: read_ignore_file(root, base, name))
+    (make new rules when they change; `parsed`: see IgnoreRules)."""
+    return IgnoreRules(lambda base, name: read_ignore_file(root, base, name), parsed)
+
+
+@dataclass
+class Memo:
+    """What a scan learnt that the next one in the same process reuses: per
+    directory, the verdicts on its files (left out by the ignore rules, by
+    Flux's default excludes, named like a key file). They are pure in the
+    directory's names and its chain of ignore files, so they hold while both
+    are the same; `parsed` makes an unchanged chain compare equal."""
+    parsed: dict = field(default_factory=dict)
+    dirs: dict[str, tuple] = field(default_factory=dict)
 
 
 def watch_filter(root: str):
@@ -101,20 +113,21 @@ def watch_filter(root: str):
 
 def scan(root: str | os.PathLike, *, max_file_size: int = DEFAULT_MAX_FILE_SIZE,
          cache: dict | None = None, include_keys: bool = False,
-         skipped: list[str] | None = None) -> Snapshot:
+         skipped: list[str] | None = None, memo: Memo | None = None) -> Snapshot:
     """Snapshot the files of `root` that Flux would index. `cache` (kept by the
     caller between scans) maps path -> (mtime_ns, size, ino, ctime_ns, md5,
-    key kind). Files that hold keys (core.keys) are left out unless
-    `include_keys`; their keys are added to `skipped`, for the caller to name."""
+    key kind); `memo`, kept likewise, spares the ignore rules' work (Memo).
+    Files that hold keys (core.keys) are left out unless `include_keys`;
+    their keys are added to `skipped`, for the caller to name."""
     shown = os.fspath(root)
     if not os.path.exists(shown):
         raise SnapshotError(f"directory {shown} does not exist")
     if not os.path.isdir(shown):
         raise SnapshotError(f"{shown} is not a directory")
     _refuse_broad(shown)
-    walk = _Walk(shown, max_file_size, cache, include_keys)
-    for key, path, st in walk.files():
-        walk.add(key, path, st)
+    walk = _Walk(shown, max_file_size, cache, include_keys, memo or Memo())
+    for key, path, sig, key_named in walk.files():
+        walk.add(key, path, sig, key_named)
     if cache is not None:   # forget files that are gone, so the cache does not grow
         for stale in [p for p in cache if p not in walk.seen]:
             del cache[stale]
@@ -181,37 +194,60 @@ class _Walk:
     """One scan's walk of the tree: what it found and what it has seen."""
 
     def __init__(self, shown: str, max_file_size: int, cache: dict | None,
-                 include_keys: bool):
+                 include_keys: bool, memo: Memo):
         self.shown, self.max_file_size, self.cache = shown, max_file_size, cache
-        self.include_keys = include_keys
+        self.include_keys, self.memo = include_keys, memo
         self.top = os.path.abspath(shown)
         self.real_top = os.path.realpath(self.top)
-        self.rules = ignore_rules(self.top)
+        self.rules = ignore_rules(self.top, memo.parsed)
         self.racy_after = time.time_ns() - _RACY_NS
         self.seen: set[str] = set()
         self.entries: dict[str, Entry] = {}
         self.skipped: list[str] = []
 
-    def files(self) -> list[tuple[str, str, tuple]]:
-        """(key, path, signature) of each regular file the ignore rules keep, by
-        key. The signature (see _signature), not the stat: 100,000 stat results
-        held until the sort would cost about 40 MB."""
-        found = []
+    def files(self) -> list[tuple[str, str, tuple, bool]]:
+        """(key, path, signature, named like a key file) of each regular file
+        the ignore rules keep, by key. The signature (see _signature), not the
+        stat: 100,000 stat results held until the sort would cost about 40 MB."""
+        found, defaults, visited = [], set(), set()
         stack = [(self.top, "")]
         while stack:     # no recursion: a tree may be deeper than Python's stack
             directory, prefix = stack.pop()
+            visited.add(prefix)
+            files = []
             for item in self._list(directory, prefix):
+                if not item.is_dir(follow_symlinks=False):
+                    files.append(item)      # gitignore treats symlinks as files
+                elif not self.rules.ignored(prefix + item.name, True):
+                    stack.append((item.path, prefix + item.name + "/"))
+            left_out, excluded, key_named = self._verdicts(prefix, files)
+            for item in files:
                 key = prefix + item.name
-                if item.is_dir(follow_symlinks=False):
-                    if not self.rules.ignored(key, True):
-                        stack.append((item.path, key + "/"))
-                elif not self.rules.ignored(key, False):    # gitignore treats symlinks as files
-                    target = self._target(item, key)
-                    if target is not None:
-                        found.append((key, *target))
+                target = None if item.name in left_out else self._target(item, key)
+                if target is not None:
+                    found.append((key, *target, item.name in key_named))
+                    if item.name in excluded:
+                        defaults.add(key)
+        for gone in self.memo.dirs.keys() - visited:
+            del self.memo.dirs[gone]
         if self.rules.flux_defaults:    # known once every ignore file has been read
-            found = [f for f in found if not self.rules.default_excluded(f[0])]
+            found = [f for f in found if f[0] not in defaults]
         return sorted(found, key=lambda f: f[0])
+
+    def _verdicts(self, prefix: str, files: list[os.DirEntry]) -> tuple[frozenset, ...]:
+        """The names of a directory's files left out by the ignore rules, by
+        Flux's default excludes, and named like key files: from the memo while
+        the directory holds the same names under the same ignore files."""
+        names = tuple(item.name for item in files)
+        chain = self.rules.chain(prefix[:-1])   # reads the directory's ignore files
+        known = self.memo.dirs.get(prefix)
+        if known is not None and known[0] == chain and known[1] == names:
+            return known[2]
+        verdicts = tuple(frozenset(n for n in names if test(prefix + n)) for test in (
+            lambda key: self.rules.ignored(key, False), self.rules.default_excluded,
+            keys.key_file))
+        self.memo.dirs[prefix] = chain, names, verdicts
+        return verdicts
 
     def _list(self, directory: str, prefix: str) -> list[os.DirEntry]:
         try:
@@ -246,14 +282,14 @@ class _Walk:
             return None
         return path, _signature(st)
 
-    def add(self, key: str, path: str, sig: tuple) -> None:
+    def add(self, key: str, path: str, sig: tuple, key_named: bool) -> None:
         try:
             key.encode("utf-8")
         except UnicodeEncodeError:
             raise SnapshotError(f'"{shown_name(key)}": file name is not valid UTF-8 (Flux '
                                 'needs UTF-8 names); rename it, or list it in .sourceignore') \
                 from None
-        if not self.include_keys and keys.key_file(key):
+        if not self.include_keys and key_named:
             self._skip(key, "its name")
             return
         if sig[1] > self.max_file_size:

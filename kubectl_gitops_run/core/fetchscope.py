@@ -71,8 +71,9 @@ def _outermost(dirs: set[str]) -> tuple[str, ...]:
                         if not any(d.startswith(o + "/") for o in dirs if o != d)))
 
 
-def kept(key: str, dirs: tuple[str, ...]) -> bool:
-    return not dirs or any(key.startswith(d + "/") for d in dirs)
+def prefixes(dirs: tuple[str, ...]) -> tuple[str, ...]:
+    """What the keys under `dirs` start with, for `str.startswith`."""
+    return tuple(d + "/" for d in dirs)
 
 
 def ignore_rules(dirs: tuple[str, ...]) -> str | None:

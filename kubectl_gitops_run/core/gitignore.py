@@ -95,6 +95,10 @@ class PatternList:
         self._suffixes = tuple(patterns[i].literal for i in groups[SUFFIX]), groups[SUFFIX][::-1]
         self._prefixes = tuple(patterns[i].literal for i in groups[PREFIX]), groups[PREFIX][::-1]
         self._others = groups[OTHER][::-1]
+        # the bytes one of the others needs, all in one search: most names hold none
+        needles = [patterns[i].needle for i in self._others]
+        self._maybe = re.compile(b"|".join(map(re.escape, needles))).search \
+            if all(needles) else None
 
     def __bool__(self) -> bool:
         return bool(self.patterns)
@@ -113,7 +117,7 @@ class PatternList:
         affixes, group = self._prefixes
         if affixes and name.startswith(affixes):
             best = self._first(group, best, path, name, is_dir)
-        if self._others:
+        if self._others and (self._maybe is None or self._maybe(path)):
             best = self._first(self._others, best, path, name, is_dir)
         return None if best < 0 else not self.patterns[best].negated
 

@@ -46,10 +46,14 @@ class IgnoreRules:
     there is one. `flux_defaults` says which, once the tree has been walked.
     Ignore files are read lazily, once, so make new rules when they change."""
 
-    def __init__(self, read: Callable[[str, str], str | None]):
+    def __init__(self, read: Callable[[str, str], str | None],
+                 parsed: dict[tuple, PatternList] | None = None):
         """`read(directory, name)` returns an ignore file's text, or None if the
-        directory has none ('' is the root)."""
+        directory has none ('' is the root). `parsed`, kept by the caller
+        between rules, gives the same texts the same PatternList: a chain of
+        unchanged files is then equal to the one before (see `chain`)."""
         self._read = read
+        self._parsed = {} if parsed is None else parsed
         self._chains: dict[str, tuple[tuple[int, PatternList], ...]] = {}
         self._dirs: dict[str, bool] = {}
         self._default_dirs: dict[str, bool] = {}
@@ -86,7 +90,7 @@ class IgnoreRules:
         parent, _, name = rel.rpartition("/")
         if is_dir and name == ".git":
             return True
-        chain = self._chain(parent)   # read even for an ignore file: see flux_defaults
+        chain = self.chain(parent)   # read even for an ignore file: see flux_defaults
         if not is_dir and name in IGNORE_FILES:
             return True
         path = encode(rel)
@@ -96,9 +100,11 @@ class IgnoreRules:
                 return hit
         return bool(_VCS.check(path, is_dir))
 
-    def _chain(self, directory: str) -> tuple[tuple[int, PatternList], ...]:
+    def chain(self, directory: str) -> tuple[tuple[int, PatternList], ...]:
         """The ignore files that apply in `directory`, shallowest first, each as
-        (where its directory's paths start in a path's bytes, its patterns)."""
+        (where its directory's paths start in a path's bytes, its patterns).
+        The verdicts on the entries of a kept directory depend on it alone,
+        besides their names."""
         missing, d = [], directory
         while d not in self._chains:    # no recursion: trees may be deep
             missing.append(d)
@@ -114,15 +120,14 @@ class IgnoreRules:
         return chain
 
     def _load(self, directory: str) -> PatternList:
-        patterns = []
-        for name in IGNORE_FILES:
-            text = self._read(directory, name)
-            if text is None:
-                continue
-            if name == SOURCEIGNORE and flux_counts_patterns(text):
-                self._sourceignored = True
-            patterns += parse_lines(text)
-        return PatternList(patterns)
+        texts = {name: self._read(directory, name) for name in IGNORE_FILES}
+        if texts[SOURCEIGNORE] is not None and flux_counts_patterns(texts[SOURCEIGNORE]):
+            self._sourceignored = True
+        key = tuple(texts.values())
+        if key not in self._parsed:
+            self._parsed[key] = PatternList(
+                [p for text in key if text is not None for p in parse_lines(text)])
+        return self._parsed[key]
 
 
 def _inherited(cache: dict[str, bool], rel: str, decide: Callable[[str], bool]) -> bool:

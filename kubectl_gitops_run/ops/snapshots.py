@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..adapters import digests
-from ..adapters.scanner import check_yaml, scan
+from ..adapters.scanner import Memo, check_yaml, scan
 from ..core import fetchscope, helm, preflight
 from ..core.snapshot import Snapshot
 from .report import SILENT, Reporter
@@ -16,11 +16,12 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path:
     """Scan and check: every YAML file must parse, and the tree must pass the
     pre-flight for the applied `path` (core.preflight), before anything is
     uploaded. File digests are kept between scans in `cache`, and between
-    commands on disk. Files that may hold keys are left out, and SOPS files a
+    commands on disk; the ignore rules' verdicts between scans (Memo). Files that may hold keys are left out, and SOPS files a
     session cannot decrypt are warned about, each said once."""
     if cache is None:
         cache = digests.load(source)
     said: set[str] = set()
+    memo = Memo()
 
     def once(message: str) -> None:      # up scans twice: say each thing once
         if message not in said:
@@ -30,7 +31,7 @@ def scanner(source: str, max_file_size: int, cache: dict | None = None, *, path:
     def run() -> Snapshot:
         before, skipped = dict(cache), []
         snapshot = scan(source, max_file_size=max_file_size, cache=cache,
-                        include_keys=include_keys, skipped=skipped)
+                        include_keys=include_keys, skipped=skipped, memo=memo)
         if cache != before:     # unchanged on most syncs: spare the write
             digests.save(source, cache)
         if skipped:

@@ -69,3 +69,28 @@ def test_a_slot_without_its_journal_is_listed_and_repaired(cluster, kubectl, nam
         "revision"] == revision(held)
     assert get(kubectl, "configmap", "stray", namespace) is None
     assert get(kubectl, "configmap", "keep1", namespace)["data"]["v"] == "2"
+
+
+def test_a_remembered_journal_is_used_only_while_the_server_holds_it(cluster, kubectl,
+                                                                    namespace, session):
+    """`sync --watch` keeps each slot's journal between syncs and asks the server
+    whether it changed (If-None-Match); a slot emptied by hand is still listed."""
+    from kubectl_gitops_run import ops
+    from kubectl_gitops_run.ops.publish import Syncer
+    tree, kube = started(cluster, namespace, session)
+    scanner = ops.scanner(str(tree), 10 << 20)
+    with BucketServer(kube, namespace, "live") as server:
+        syncer, s3 = Syncer(kube, namespace, "live", server), server.s3()
+        (tree / "keep1.yaml").write_text(configmap("keep1", "3"))
+        syncer.sync(scanner)
+        active, _ = slots(kubectl, namespace)
+        etag, held = syncer.journals[active]
+        assert s3.get_if_changed(active, journal.KEY, etag) == (None, etag)
+        assert s3.get_if_changed(active, journal.KEY, "0" * 32)[0] is not None
+        assert held == journal.decode(s3.get(active, journal.KEY))
+        # emptied by hand: the journal goes with the rest
+        s3.delete(active, [journal.KEY, "keep1.yaml"])
+        syncer.sync(scanner)
+        active, _ = slots(kubectl, namespace)
+        assert "keep1.yaml" in s3.list(active)
+    assert get(kubectl, "configmap", "keep1", namespace)["data"]["v"] == "3"

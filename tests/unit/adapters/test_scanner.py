@@ -638,3 +638,37 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped_with_the_way_out(tmp_path
                               'UTF-8 names); rename it, or list it in .sourceignore')
     (tmp_path / ".sourceignore").write_bytes(b"sub\xff\xfe.yaml\n")
     assert keys(tmp_path) == ["app.yaml"]
+
+
+# --- the memo between scans --------------------------------------------------
+
+def test_a_memo_gives_the_same_snapshot_as_a_fresh_scan_whatever_changed(tmp_path):
+    """The memo holds each directory's verdicts while its names and ignore
+    files stay the same: every change below must still be seen."""
+    write(tmp_path, {"app.yaml": "kind: A\n", "sub/b.yaml": "kind: B\n", "sub/c.log": "x"})
+    memo, skipped = snapshot.Memo(), []
+    assert keys(tmp_path, memo=memo) == ["app.yaml", "sub/b.yaml", "sub/c.log"]
+    changes = [
+        {"sub/.gitignore": "*.log\n"},                    # same names below, new rules
+        {".gitignore": "sub/b.yaml\n"},                  # a rule from the directory above
+        {"sub/id_rsa": "not a key by content"},           # a new name, a key file's
+        {"sub/logo.png": "png"},                          # one of Flux's default excludes
+        {".sourceignore": "nothing-here\n"},             # ... which a .sourceignore turns off
+    ]
+    for change in changes:
+        write(tmp_path, change)
+        with_memo = scan(tmp_path, memo=memo, skipped=skipped)
+        assert list(with_memo.entries) == keys(tmp_path), change
+    assert list(with_memo.entries) == ["app.yaml", "sub/logo.png"]
+    assert "sub/id_rsa" in skipped
+
+
+def test_a_memo_forgets_the_directories_that_are_gone(tmp_path):
+    write(tmp_path, {"a/x.yaml": "kind: A\n", "b/y.yaml": "kind: B\n"})
+    memo = snapshot.Memo()
+    scan(tmp_path, memo=memo)
+    assert set(memo.dirs) == {"", "a/", "b/"}
+    (tmp_path / "b" / "y.yaml").unlink()
+    (tmp_path / "b").rmdir()
+    scan(tmp_path, memo=memo)
+    assert set(memo.dirs) == {"", "a/"}
