@@ -100,7 +100,8 @@ def _client():
     _shallow("oauthlib.oauth2")
     _shallow("requests_oauthlib", OAuth2Session=_oauth2_session)
     # `import a.b.c`, as `from a.b import c` would look c up on the shallow a.b
-    import kubernetes.client.configuration
+    with _debug_level_only():
+        import kubernetes.client.configuration
     client = kubernetes.client
     configuration = client.configuration
     if "__getattr__" in client.__dict__:      # still shallow: give kube_config its names
@@ -111,6 +112,24 @@ def _client():
     exec_provider.subprocess = types.SimpleNamespace(Popen=_PluginProcess, PIPE=subprocess.PIPE)
     kube_config.yaml = _libyaml(kube_config.yaml)
     return configuration, kube_config, ConfigException
+
+
+@contextmanager
+def _debug_level_only():
+    """Configuration imports http.client (and its email parser, ~10 ms) to set
+    its HTTPConnection.debuglevel alone, which no request of ours reads
+    (adapters.transport speaks HTTP itself): it gets a stand-in while it
+    imports; six.moves still gives everyone else the real module."""
+    import six
+    if "http_client" in vars(six.moves):     # resolved already: nothing to spare
+        yield
+        return
+    six.moves.http_client = types.SimpleNamespace(
+        HTTPConnection=types.SimpleNamespace(debuglevel=0))
+    try:
+        yield
+    finally:
+        del six.moves.http_client
 
 
 def _libyaml(yaml):

@@ -12,8 +12,7 @@ import json
 import re
 from datetime import datetime, timezone
 
-from ..core.snapshot import short_revision
-from ..core.units import human_bytes
+from ..core.units import human_bytes, short_revision
 
 NONE = "<none>"
 UNKNOWN = "<unknown>"

@@ -11,7 +11,7 @@ import secrets
 
 from . import naming
 from .resources import KINDS
-from .snapshot import short_revision
+from .units import short_revision
 
 SYNCED, SYNC_FAILED = "Synced", "SyncFailed"
 COMPONENT = "kubectl-gitops-run"

@@ -85,11 +85,3 @@ def plan(local: Mapping[str, str], remote: Mapping[str, str]) -> Plan:
         changed=sorted(k for k in local if k in remote and differs(k)),
         removed=sorted(k for k in remote if k not in local),
     )
-
-
-def short_revision(rev: str | None) -> str:
-    """"sha256:3f2a9c1e": what people read of a revision."""
-    if not rev:
-        return ""
-    algo, sep, digest = rev.partition(":")
-    return f"{algo}:{digest[:8]}" if sep else rev[:8]

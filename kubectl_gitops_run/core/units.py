@@ -1,4 +1,4 @@
-"""Sizes as people read them (pure)."""
+"""Sizes and revisions as people read them (pure)."""
 from __future__ import annotations
 
 
@@ -12,3 +12,11 @@ def human_bytes(n: int) -> str:
         if round(value, 1) < 1024 or unit == "PiB":
             return f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
+
+
+def short_revision(rev: str | None) -> str:
+    """"sha256:3f2a9c1e": what people read of a revision."""
+    if not rev:
+        return ""
+    algo, sep, digest = rev.partition(":")
+    return f"{algo}:{digest[:8]}" if sep else rev[:8]

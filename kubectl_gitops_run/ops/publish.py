@@ -30,7 +30,8 @@ from ..adapters.s3 import range_cuts
 from ..adapters.kube import Kube
 from ..adapters.waiting import until
 from ..core import flux, health, helm, inventory, journal, manifests, namespaces, naming, verdict
-from ..core.snapshot import Plan, Snapshot, plan, short_revision
+from ..core.snapshot import Plan, Snapshot, plan
+from ..core.units import short_revision
 from ..errors import BucketUnreachable, FileChanged, S3Error, UserError, WaitTimeout
 from .report import SILENT, Reporter
 from .settle import Judge

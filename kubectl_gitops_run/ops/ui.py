@@ -24,7 +24,7 @@ from ..adapters.kube import Kube
 from ..core import flux, naming, sessions, ui
 from ..core.inventory import entries
 from ..core.manifests import SLOTS, other_slot
-from ..core.snapshot import short_revision
+from ..core.units import short_revision
 from ..errors import S3Error, UserError
 from .down import down, plan
 from .options import Options

@@ -17,7 +17,8 @@ from ..adapters.bucketserver import BucketServer
 from ..adapters.kube import Kube
 from ..core import flux, helm, manifests, naming, rbac
 from ..core.contexts import is_local
-from ..core.snapshot import Snapshot, short_revision
+from ..core.snapshot import Snapshot
+from ..core.units import short_revision
 from ..errors import ApiError, UsageError, UserError
 from .down import get_if_allowed, wait_gone
 from .history import record_sync

@@ -53,6 +53,10 @@ LS_FORBIDDEN = ("kubernetes.client.api", "kubernetes.client.models",
                 # is registered for kube_config's import alone
                 "kubernetes.client.rest", "requests", "urllib3.connectionpool",
                 "urllib3.response", "urllib3.util",
+                # HTTP/1.1 is spoken on sockets: http.client's email parser costs 12 ms
+                "http.client", "email.parser",
+                # the snapshot's digests and dataclasses are not for listing
+                "kubectl_gitops_run.core.snapshot", "hashlib",
                 # OIDC refreshes alone need these: loaded then (adapters.kube)
                 "oauthlib.oauth2.rfc6749", "requests_oauthlib.oauth2_session",
                 # the operations `ls` does not run

@@ -40,6 +40,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):
+        self.paths.append(self.path)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(204 if self.path.endswith("/none") else 201)
+        if not self.path.endswith("/none"):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not self.path.endswith("/none"):
+            self.wfile.write(body)
+
+    def do_PUT(self):
+        """Chunks, then the last one with a trailer: a whole body, framed."""
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"5;ext=1\r\nhello\r\n1\r\n!\r\n0\r\nX-Trailer: 1\r\n\r\n")
+
     def _stream(self):
         self.send_response(200)
         self.send_header("Transfer-Encoding", "chunked")
@@ -142,3 +159,41 @@ def test_a_missing_ca_file_is_a_failed_request_not_a_crash():
         Pool("https://127.0.0.1:1", TLS(ca_file="/nonexistent/ca.crt")).request(
             "GET", "/", None, {}, TIMEOUT)
     assert isinstance(e.value.__cause__, FileNotFoundError)
+
+
+def test_a_body_is_sent_with_its_length_and_an_answer_without_one_keeps_the_connection(server):
+    pool = Pool(url(server), TLS())
+    resp = pool.request("POST", "/echo", b'{"a": 1}', {"Content-Type": "application/json"},
+                        TIMEOUT)
+    assert (resp.status, resp.data) == (201, b'{"a": 1}')
+    resp = pool.request("POST", "/none", b"", {}, TIMEOUT)
+    assert (resp.status, resp.data) == (204, b"")
+    assert pool.request("GET", "/api", None, {}, TIMEOUT).headers.get("CONTENT-length") == "12"
+    assert len(Handler.connections) == 1
+
+
+def test_a_chunked_body_is_read_whole_and_its_connection_reused(server):
+    pool = Pool(url(server), TLS())
+    for _ in range(2):
+        assert pool.request("PUT", "/chunked", b"", {}, TIMEOUT).data == b"hello!"
+    assert len(Handler.connections) == 1
+
+
+def test_an_answer_that_is_not_http_is_a_failed_read():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer():
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        conn.close()
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        with pytest.raises(TransportError) as e:
+            Pool(f"http://127.0.0.1:{listener.getsockname()[1]}", TLS()).request(
+                "GET", "/api", None, {}, TIMEOUT)
+        assert e.value.phase == "read" and "not an HTTP answer" in str(e.value)
+    finally:
+        listener.close()

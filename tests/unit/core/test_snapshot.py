@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import hashlib
 
-from kubectl_gitops_run.core.snapshot import Plan, plan, revision, short_revision
+from kubectl_gitops_run.core.snapshot import Plan, plan, revision
+from kubectl_gitops_run.core.units import short_revision
 
 
 def test_revision_of_a_known_input():
