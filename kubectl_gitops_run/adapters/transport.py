@@ -255,6 +255,9 @@ class Pool:
                 if self._context is None:
                     self._context = self._tls.context()
         sock = socket.create_connection((self._host, self._port), timeout=timeout[0])
+        # the request follows the handshake's last message at once: Nagle would
+        # hold it for the server's delayed ACK (40 ms)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self._https:
             return _Conn(sock)
         sock.settimeout(timeout[1])
