@@ -123,7 +123,7 @@ class Response:
         if method == "HEAD" or self.status in NO_BODY:
             length = "0"
         # unframed (no length, not chunked): the body ends when the connection does
-        self._left = None if self._chunked or length is None else int(length)
+        self._left = None if self._chunked or length is None else _length(length)
         self._chunk = 0         # bytes of the current chunk still to read
         self._done = self._left == 0
         self._keep = http11 and (self._chunked or self._left is not None) and \
@@ -206,6 +206,12 @@ class Response:
                 conn.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def _length(value: str) -> int:
+    if not value.isdigit():
+        raise BadResponse(f"not a Content-Length: {value[:40]!r}")
+    return int(value)
 
 
 def _chunk_size(line: bytes) -> int:

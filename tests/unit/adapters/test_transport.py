@@ -179,21 +179,25 @@ def test_a_chunked_body_is_read_whole_and_its_connection_reused(server):
     assert len(Handler.connections) == 1
 
 
-def test_an_answer_that_is_not_http_is_a_failed_read():
+@pytest.mark.parametrize("answer, said", [
+    (b"SSH-2.0-OpenSSH_9.6\r\n", "not an HTTP answer"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "not a Content-Length"),
+])
+def test_an_answer_that_is_not_http_is_a_failed_read(answer, said):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
 
-    def answer():
+    def reply():
         conn, _ = listener.accept()
         conn.recv(4096)
-        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        conn.sendall(answer)
         conn.close()
-    threading.Thread(target=answer, daemon=True).start()
+    threading.Thread(target=reply, daemon=True).start()
     try:
         with pytest.raises(TransportError) as e:
             Pool(f"http://127.0.0.1:{listener.getsockname()[1]}", TLS()).request(
                 "GET", "/api", None, {}, TIMEOUT)
-        assert e.value.phase == "read" and "not an HTTP answer" in str(e.value)
+        assert e.value.phase == "read" and said in str(e.value)
     finally:
         listener.close()
